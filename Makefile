@@ -1,0 +1,80 @@
+# openssl-wasm: real OpenSSL 3.5 compiled to WebAssembly.
+#
+#   make          build wasm/dist/openssl.{mjs,wasm} and the TypeScript bindings
+#   make test     build, check the generated FFI, run every test
+#   make demo     build and run the demo
+#   make size     raw / gzip / brotli size of the wasm, against the budget
+#   make generate regenerate the FFI from bindings/gen/api.txt and the headers
+#   make clean    remove build outputs (the OpenSSL cache outside the repo stays)
+
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+export NODE_PATH ?= /usr/share/nodejs
+
+DIST := wasm/dist
+LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
+OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
+TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
+
+.PHONY: all setup openssl generate check-generated size test demo clean FORCE
+all: $(DIST)/openssl.mjs bindings/dist/.built
+
+# Debian and npm packages (a no-op once installed).
+setup:
+	@scripts/setup.sh
+
+# OpenSSL's static libraries, built once per configuration into a cache
+# outside the repo (wasm/build-openssl.sh). On a cache hit this takes well
+# under a second and leaves wasm/build/openssl-prefix untouched.
+wasm/build/openssl-prefix: FORCE | setup
+	@wasm/build-openssl.sh
+
+openssl: wasm/build/openssl-prefix
+
+# The FFI: export list, typed functions and constants, from the real headers.
+# The build regenerates it when its inputs change; `make test` first checks
+# that the committed files are what the generator makes.
+GENERATED := wasm/exports.json bindings/src/generated/ffi.ts bindings/src/generated/constants.ts
+wasm/build/generated.stamp: bindings/gen/api.txt bindings/gen/generate.mjs wasm/shim.h wasm/build/openssl-prefix
+	node bindings/gen/generate.mjs
+	@touch $@
+
+generate: wasm/build/openssl-prefix
+	node bindings/gen/generate.mjs
+	@touch wasm/build/generated.stamp
+
+check-generated: wasm/build/openssl-prefix
+	node bindings/gen/generate.mjs --check
+
+wasm/build/exports.txt: wasm/build/generated.stamp wasm/exports.json
+	@mkdir -p wasm/build
+	node -e 'process.stdout.write(JSON.stringify(require("./wasm/exports.json").functions))' > $@
+
+$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.c wasm/shim.h \
+		wasm/library.js wasm/pre.js wasm/link-flags.txt wasm/openssl.d.mts
+	@mkdir -p $(DIST)
+	emcc -Iwasm -I$(OPENSSL_PREFIX)/include wasm/shim.c \
+	  $(OPENSSL_PREFIX)/lib/libssl.a $(OPENSSL_PREFIX)/lib/libcrypto.a \
+	  $(strip $(LINK_FLAGS)) -o $@
+	cp wasm/openssl.d.mts $(DIST)/openssl.d.mts
+	@test -f $(DIST)/openssl.wasm
+
+bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(DIST)/openssl.mjs | setup
+	npx tsc -p .
+	@touch $@
+
+size: $(DIST)/openssl.mjs
+	@scripts/size.sh $(DIST)/openssl.wasm
+
+# check-generated runs before the build could regenerate anything.
+test: check-generated
+	@$(MAKE) --no-print-directory all
+	npx vitest run
+
+# For now the demo is the smoke proof: a TLS 1.3 handshake with X25519MLKEM768
+# and a two-way shutdown inside the module (the web demo replaces it).
+demo: all
+	npx vitest run test/unit/wasm-build.test.ts --reporter=verbose
+
+clean:
+	rm -rf wasm/build wasm/dist bindings/dist

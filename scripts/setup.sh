@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need on a fresh Debian machine, once:
+# Debian packages (only those missing) and the npm packages of package-lock.json.
+# Run by `make` (and so by `make test` / `make demo`) and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package
+need=(
+  "emcc:emscripten"      # the wasm toolchain (3.1.6), with clang-14 for bindings/gen
+  "clang-14:clang-14"
+  "brotli:brotli"        # make size
+  "openssl:openssl"      # test PKI and the s_server/s_client peers
+  "patch:patch"
+  "apt-get:apt"
+)
+missing=()
+for pair in "${need[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# npm packages: reinstall only when package-lock.json changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund >&2
+fi

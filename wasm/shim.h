@@ -1,0 +1,73 @@
+/*
+ * openssl-wasm C shim: the small part of the API that OpenSSL offers only as
+ * macros or through C callbacks. Every function here is listed in
+ * bindings/gen/api.txt and typed by the generator like OpenSSL's own.
+ *
+ * Macros become functions with the macro's name prefixed by "ow_".
+ * Callbacks go through fixed trampolines that call imported JS functions
+ * (wasm/library.js), so no function-table entries are created at run time.
+ */
+#ifndef OPENSSL_WASM_SHIM_H
+#define OPENSSL_WASM_SHIM_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/bio.h>
+
+/* Protocol versions (SSL_CTX_set_min_proto_version and friends are macros). */
+int ow_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+int ow_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+int ow_SSL_set_min_proto_version(SSL *s, int version);
+int ow_SSL_set_max_proto_version(SSL *s, int version);
+
+/* Groups, signature algorithms, SNI, negotiated group. */
+int ow_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
+int ow_SSL_set1_groups_list(SSL *s, const char *list);
+int ow_SSL_CTX_set1_sigalgs_list(SSL_CTX *ctx, const char *list);
+int ow_SSL_set_tlsext_host_name(SSL *s, const char *name);
+int ow_SSL_get_negotiated_group(SSL *s);
+
+/* Modes, session cache, certificate chains. */
+long ow_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+long ow_SSL_set_mode(SSL *s, long mode);
+long ow_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+long ow_SSL_CTX_sess_number(SSL_CTX *ctx);
+int ow_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
+
+/* Memory BIOs: "no data yet" (-1, retry) or EOF (0). */
+long ow_BIO_set_mem_eof_return(BIO *b, int v);
+
+/* OPENSSL_free and the error-code accessors (macro / static inline). */
+void ow_OPENSSL_free(void *p);
+int ow_ERR_GET_LIB(unsigned long e);
+int ow_ERR_GET_REASON(unsigned long e);
+int ow_ERR_SYSTEM_ERROR(unsigned long e);
+
+/* Bytes of the wasm heap currently allocated (dlmalloc's mallinfo().uordblks):
+ * the leak tests compare it before and after. */
+size_t ow_heap_in_use(void);
+
+/* X509 stacks (sk_X509_* are type-safe macros over OPENSSL_sk_*). */
+int ow_sk_X509_num(const STACK_OF(X509) *sk);
+X509 *ow_sk_X509_value(const STACK_OF(X509) *sk, int i);
+
+/*
+ * Callback trampolines. Each installs a fixed C function that forwards to an
+ * imported JS function in wasm/library.js, which dispatches to
+ * Module.callbacks (set by the bindings).
+ */
+/* SSL_CTX_set_verify with a callback that asks JS (ow_js_verify). */
+void ow_SSL_CTX_set_verify(SSL_CTX *ctx, int mode, int with_callback);
+/* SSL_CTX_set_msg_callback: every protocol message and alert (ow_js_msg). */
+void ow_SSL_CTX_set_msg_callback(SSL_CTX *ctx, int on);
+/* SSL_CTX_set_info_callback: state changes and alerts (ow_js_info). */
+void ow_SSL_CTX_set_info_callback(SSL_CTX *ctx, int on);
+/* SSL_CTX_sess_set_new_cb / remove_cb (ow_js_new_session, ow_js_remove_session). */
+void ow_SSL_CTX_set_session_callbacks(SSL_CTX *ctx, int on);
+/* SSL_CTX_set_alpn_select_cb: JS picks a protocol from the client's list (ow_js_alpn_select). */
+void ow_SSL_CTX_set_alpn_select_callback(SSL_CTX *ctx, int on);
+/* SSL_CTX_set_tlsext_servername_callback (ow_js_servername). */
+int ow_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int on);
+
+#endif
