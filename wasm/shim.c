@@ -23,6 +23,111 @@ int ow_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509) { return (int)SSL_CTX_a
 
 long ow_BIO_set_mem_eof_return(BIO *b, int v) { return BIO_set_mem_eof_return(b, v); }
 
+/* ---- the limited outgoing BIO: a BIO_s_mem behind a capacity check */
+typedef struct { BIO *mem; long capacity; } limited_t;
+
+static int limited_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+    limited_t *l = BIO_get_data(b);
+    size_t room = len;
+
+    BIO_clear_retry_flags(b);
+    if (l->capacity >= 0) {
+        size_t pending = BIO_ctrl_pending(l->mem);
+        room = pending >= (size_t)l->capacity ? 0 : (size_t)l->capacity - pending;
+        if (room > len)
+            room = len;
+    }
+    if (room == 0) {
+        BIO_set_retry_write(b);
+        *written = 0;
+        return 0;
+    }
+    return BIO_write_ex(l->mem, data, room, written);
+}
+
+static int limited_read(BIO *b, char *data, size_t len, size_t *readbytes)
+{
+    limited_t *l = BIO_get_data(b);
+
+    BIO_clear_retry_flags(b);
+    if (BIO_read_ex(l->mem, data, len, readbytes))
+        return 1;
+    BIO_set_retry_read(b);
+    return 0;
+}
+
+static long limited_ctrl(BIO *b, int cmd, long larg, void *parg)
+{
+    limited_t *l = BIO_get_data(b);
+
+    switch (cmd) {
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+    case BIO_CTRL_RESET:
+    case BIO_CTRL_EOF:
+        return BIO_ctrl(l->mem, cmd, larg, parg);
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int limited_create(BIO *b)
+{
+    limited_t *l = OPENSSL_zalloc(sizeof(*l));
+
+    if (l == NULL || (l->mem = BIO_new(BIO_s_mem())) == NULL) {
+        OPENSSL_free(l);
+        return 0;
+    }
+    l->capacity = -1;
+    BIO_set_data(b, l);
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int limited_destroy(BIO *b)
+{
+    limited_t *l = BIO_get_data(b);
+
+    if (l != NULL) {
+        BIO_free(l->mem);
+        OPENSSL_free(l);
+        BIO_set_data(b, NULL);
+    }
+    return 1;
+}
+
+static BIO_METHOD *limited_method;
+
+BIO *ow_BIO_new_limited(void)
+{
+    if (limited_method == NULL) {
+        limited_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "openssl-wasm limited output");
+        if (limited_method == NULL
+            || !BIO_meth_set_write_ex(limited_method, limited_write)
+            || !BIO_meth_set_read_ex(limited_method, limited_read)
+            || !BIO_meth_set_ctrl(limited_method, limited_ctrl)
+            || !BIO_meth_set_create(limited_method, limited_create)
+            || !BIO_meth_set_destroy(limited_method, limited_destroy)) {
+            BIO_meth_free(limited_method);
+            limited_method = NULL;
+            return NULL;
+        }
+    }
+    return BIO_new(limited_method);
+}
+
+void ow_BIO_limited_set_capacity(BIO *b, long capacity)
+{
+    limited_t *l = BIO_get_data(b);
+
+    if (l != NULL)
+        l->capacity = capacity < 0 ? -1 : capacity;
+}
+
 void ow_OPENSSL_free(void *p) { OPENSSL_free(p); }
 int ow_ERR_GET_LIB(unsigned long e) { return ERR_GET_LIB(e); }
 int ow_ERR_GET_REASON(unsigned long e) { return ERR_GET_REASON(e); }

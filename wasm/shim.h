@@ -38,6 +38,17 @@ int ow_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
 /* Memory BIOs: "no data yet" (-1, retry) or EOF (0). */
 long ow_BIO_set_mem_eof_return(BIO *b, int v);
 
+/*
+ * An outgoing BIO whose capacity the application controls: a memory BIO that
+ * accepts at most `capacity` pending bytes (-1: unlimited, 0: blocked) and
+ * asks OpenSSL to retry the rest (BIO_set_retry_write), which OpenSSL
+ * reports as SSL_ERROR_WANT_WRITE. This is how a transport that cannot take
+ * more bytes right now is expressed (SHUTDOWN.md scenarios 24-25).
+ * Reading it (BIO_read_ex, BIO_ctrl_pending) drains the pending bytes.
+ */
+BIO *ow_BIO_new_limited(void);
+void ow_BIO_limited_set_capacity(BIO *b, long capacity);
+
 /* OPENSSL_free and the error-code accessors (macro / static inline). */
 void ow_OPENSSL_free(void *p);
 int ow_ERR_GET_LIB(unsigned long e);

@@ -1,0 +1,283 @@
+/**
+ * Context: an SSL_CTX, the configuration shared by connections.
+ * @see https://docs.openssl.org/3.5/man3/SSL_CTX_new/
+ */
+import * as C from "../generated/constants.js";
+import type { Ptr } from "../generated/ffi.js";
+import { Connection, type ConnectionOptions } from "./connection.js";
+import { UseAfterFreeError } from "./errors.js";
+import type { OpenSSL } from "./openssl.js";
+import { readCertificates, readPrivateKey, type PemOrDer } from "./pki.js";
+
+export type ProtocolVersion = "TLSv1.2" | "TLSv1.3";
+const VERSIONS: Record<ProtocolVersion, number> = { "TLSv1.2": C.TLS1_2_VERSION, "TLSv1.3": C.TLS1_3_VERSION };
+
+export interface ContextOptions {
+  /** Client (SSL_connect side) or server (SSL_accept side). */
+  role: "client" | "server";
+  /** SSL_CTX_set_min_proto_version / max. This build has TLS 1.2 and 1.3 only. */
+  minVersion?: ProtocolVersion;
+  maxVersion?: ProtocolVersion;
+  /** TLS 1.2 cipher list (SSL_CTX_set_cipher_list), e.g. "ECDHE-ECDSA-AES128-GCM-SHA256". */
+  ciphers?: string;
+  /** TLS 1.3 ciphersuites (SSL_CTX_set_ciphersuites), e.g. "TLS_AES_128_GCM_SHA256". */
+  ciphersuites?: string;
+  /** Key-exchange groups in preference order (SSL_CTX_set1_groups_list). Default: OpenSSL's, X25519MLKEM768 first. */
+  groups?: string | readonly string[];
+  /** Signature algorithms (SSL_CTX_set1_sigalgs_list). */
+  sigalgs?: string;
+  /** Certificate (PEM: the leaf first, then its chain; or DER of the leaf). */
+  cert?: PemOrDer;
+  /** Extra chain certificates (PEM or DER). */
+  chain?: PemOrDer | readonly PemOrDer[];
+  /** Private key (PEM, optionally encrypted, or DER). */
+  key?: PemOrDer;
+  /** Passphrase of an encrypted PEM key. */
+  passphrase?: string;
+  /** Trusted CA certificates (PEM strings, possibly several blocks each, or DER). */
+  ca?: PemOrDer | readonly PemOrDer[];
+  /**
+   * Verify the peer's certificate (SSL_VERIFY_PEER). Clients default to true;
+   * servers default to false, and true means the client must present one
+   * (SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+   */
+  verify?: boolean;
+  /** SSL_CTX_set_verify_depth. */
+  verifyDepth?: number;
+  /** SSL_CTX_set_quiet_shutdown: SSL_shutdown sends no close_notify. */
+  quietShutdown?: boolean;
+  /**
+   * SSL_OP_IGNORE_UNEXPECTED_EOF: a transport EOF without close_notify reads
+   * as a clean close. Only safe when the application protocol detects
+   * truncation itself; never the default.
+   */
+  ignoreUnexpectedEof?: boolean;
+  /** Session tickets (TLS 1.2 tickets, TLS 1.3 stateless tickets). Default true; false sets SSL_OP_NO_TICKET. */
+  tickets?: boolean;
+  /** TLS 1.3 tickets a server sends after the handshake (SSL_CTX_set_num_tickets). */
+  numTickets?: number;
+  /** Server session cache (SSL_CTX_set_session_cache_mode). Default true. */
+  sessionCache?: boolean;
+  /** SSL_CTX_set_timeout, seconds. */
+  sessionTimeout?: number;
+  /** ALPN protocols: offered by a client, or accepted by a server in its order of preference. */
+  alpn?: readonly string[];
+  /** Extra SSL_OP_* bits to set. */
+  options?: bigint;
+  /** SSL_CTX_set_security_level. */
+  securityLevel?: number;
+}
+
+function list<T>(v: T | readonly T[] | undefined): readonly T[] {
+  return v === undefined ? [] : Array.isArray(v) ? (v as readonly T[]) : [v as T];
+}
+
+/** A set of connections' shared configuration (SSL_CTX). Dispose it when done. */
+export class Context {
+  readonly ossl: OpenSSL;
+  readonly role: "client" | "server";
+  /** @internal Live connections, disposed with the context. */
+  readonly connections = new Set<Connection>();
+  #ptr: Ptr<"SSL_CTX"> | 0;
+  #alpn: Uint8Array | undefined;
+  #serverAlpn: string[] | undefined;
+
+  constructor(ossl: OpenSSL, options: ContextOptions) {
+    if (options === null || typeof options !== "object") throw new TypeError("createContext: options must be an object");
+    if (options.role !== "client" && options.role !== "server") {
+      throw new TypeError(`createContext: role must be "client" or "server", got ${JSON.stringify(options.role)}`);
+    }
+    this.ossl = ossl;
+    this.role = options.role;
+    const { ffi } = ossl;
+    ffi.ERR_clear_error();
+    const ctx = ffi.SSL_CTX_new(this.role === "client" ? ffi.TLS_client_method() : ffi.TLS_server_method());
+    if (!ctx) throw ossl.error("SSL_CTX_new failed");
+    this.#ptr = ctx;
+    ossl.contexts.set(ctx, this);
+    try {
+      this.#configure(options);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  #configure(o: ContextOptions): void {
+    const { ossl } = this;
+    const { ffi } = ossl;
+    const ctx = this.ptr;
+    const fail = (what: string) => { throw ossl.error(what); };
+    const version = (v: ProtocolVersion | undefined, what: string) => {
+      if (v === undefined) return 0;
+      if (!(v in VERSIONS)) throw new RangeError(`${what} must be "TLSv1.2" or "TLSv1.3", got ${JSON.stringify(v)}`);
+      return VERSIONS[v];
+    };
+    const min = version(o.minVersion, "minVersion");
+    const max = version(o.maxVersion, "maxVersion");
+    if (min && !ffi.SSL_CTX_set_min_proto_version(ctx, min)) fail("SSL_CTX_set_min_proto_version failed");
+    if (max && !ffi.SSL_CTX_set_max_proto_version(ctx, max)) fail("SSL_CTX_set_max_proto_version failed");
+
+    // A moved write buffer is fine: write() copies into a shared scratch buffer.
+    ffi.SSL_CTX_set_mode(ctx, C.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+    if (o.ciphers !== undefined && !ossl.withCString(o.ciphers, (p) => ffi.SSL_CTX_set_cipher_list(ctx, p))) fail(`invalid ciphers "${o.ciphers}"`);
+    if (o.ciphersuites !== undefined && !ossl.withCString(o.ciphersuites, (p) => ffi.SSL_CTX_set_ciphersuites(ctx, p))) fail(`invalid ciphersuites "${o.ciphersuites}"`);
+    if (o.groups !== undefined) {
+      const groups = typeof o.groups === "string" ? o.groups : o.groups.join(":");
+      if (!ossl.withCString(groups, (p) => ffi.SSL_CTX_set1_groups_list(ctx, p))) fail(`invalid groups "${groups}"`);
+    }
+    if (o.sigalgs !== undefined && !ossl.withCString(o.sigalgs, (p) => ffi.SSL_CTX_set1_sigalgs_list(ctx, p))) fail(`invalid sigalgs "${o.sigalgs}"`);
+    if (o.securityLevel !== undefined) ffi.SSL_CTX_set_security_level(ctx, o.securityLevel);
+
+    let options = o.options ?? 0n;
+    if (typeof options !== "bigint") throw new TypeError("options must be a bigint of SSL_OP_* bits");
+    if (o.ignoreUnexpectedEof) options |= C.SSL_OP_IGNORE_UNEXPECTED_EOF;
+    if (o.tickets === false) options |= C.SSL_OP_NO_TICKET;
+    if (options) ffi.SSL_CTX_set_options(ctx, options);
+    if (o.numTickets !== undefined) ffi.SSL_CTX_set_num_tickets(ctx, o.numTickets);
+    if (o.quietShutdown) ffi.SSL_CTX_set_quiet_shutdown(ctx, 1);
+    if (o.sessionTimeout !== undefined) ffi.SSL_CTX_set_timeout(ctx, o.sessionTimeout);
+    if (this.role === "server") {
+      ffi.SSL_CTX_set_session_cache_mode(ctx, o.sessionCache === false ? C.SSL_SESS_CACHE_OFF : C.SSL_SESS_CACHE_SERVER);
+      // A session ID context lets sessions resume when client certificates are verified.
+      ossl.withBytes(new TextEncoder().encode("openssl-wasm"), (p, n) => ffi.SSL_CTX_set_session_id_context(ctx, p, n));
+    }
+
+    if (o.cert !== undefined || o.key !== undefined) {
+      if (o.cert === undefined || o.key === undefined) throw new TypeError("cert and key must be given together");
+      const [leaf, ...chain] = readCertificates(ossl, o.cert, "cert");
+      try {
+        if (!ffi.SSL_CTX_use_certificate(ctx, leaf!)) fail("SSL_CTX_use_certificate failed");
+        for (const x of [...chain, ...list(o.chain).flatMap((c) => readCertificates(ossl, c, "chain"))]) {
+          const ok = ffi.SSL_CTX_add1_chain_cert(ctx, x);
+          ffi.X509_free(x);
+          if (!ok) fail("SSL_CTX_add1_chain_cert failed");
+        }
+      } finally {
+        ffi.X509_free(leaf!);
+      }
+      const key = readPrivateKey(ossl, o.key, o.passphrase);
+      const ok = ffi.SSL_CTX_use_PrivateKey(ctx, key);
+      ffi.EVP_PKEY_free(key);
+      if (!ok) fail("SSL_CTX_use_PrivateKey failed");
+      if (!ffi.SSL_CTX_check_private_key(ctx)) fail("the key does not match the certificate");
+    }
+
+    const store = ffi.SSL_CTX_get_cert_store(ctx);
+    for (const ca of list(o.ca)) {
+      for (const x of readCertificates(ossl, ca, "ca")) {
+        const ok = ffi.X509_STORE_add_cert(store, x);
+        ffi.X509_free(x);
+        if (!ok) fail("X509_STORE_add_cert failed");
+      }
+    }
+    const verify = o.verify ?? this.role === "client";
+    if (typeof verify !== "boolean") throw new TypeError("verify must be a boolean");
+    const mode = !verify ? C.SSL_VERIFY_NONE
+      : this.role === "client" ? C.SSL_VERIFY_PEER : C.SSL_VERIFY_PEER | C.SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    ffi.SSL_CTX_set_verify(ctx, mode, verify ? 1 : 0);
+    if (o.verifyDepth !== undefined) ffi.SSL_CTX_set_verify_depth(ctx, o.verifyDepth);
+
+    // Protocol messages and alerts are traced for every connection (close_notify accounting).
+    ffi.SSL_CTX_set_msg_callback(ctx, 1);
+
+    if (o.alpn !== undefined) {
+      const names = [...o.alpn];
+      const wire = encodeAlpn(names);
+      if (this.role === "client") {
+        // SSL_CTX_set_alpn_protos returns 0 on success.
+        if (ossl.withBytes(wire, (p, n) => ffi.SSL_CTX_set_alpn_protos(ctx, p, n)) !== 0) fail("SSL_CTX_set_alpn_protos failed");
+        this.#alpn = wire;
+      } else {
+        this.#serverAlpn = names;
+        ffi.SSL_CTX_set_alpn_select_callback(ctx, 1);
+      }
+    }
+  }
+
+  /** The SSL_CTX pointer; throws UseAfterFreeError after dispose(). */
+  get ptr(): Ptr<"SSL_CTX"> {
+    if (!this.#ptr) throw new UseAfterFreeError("Context");
+    return this.#ptr;
+  }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.#ptr === 0;
+  }
+
+  /** Creates a connection (SSL object with memory BIOs). */
+  createConnection(options: ConnectionOptions = {}): Connection {
+    return new Connection(this, options);
+  }
+
+  /** SSL_CTX_get_quiet_shutdown / SSL_CTX_set_quiet_shutdown (applies to connections created later). */
+  get quietShutdown(): boolean {
+    return this.ossl.ffi.SSL_CTX_get_quiet_shutdown(this.ptr) === 1;
+  }
+  set quietShutdown(on: boolean) {
+    this.ossl.ffi.SSL_CTX_set_quiet_shutdown(this.ptr, on ? 1 : 0);
+  }
+
+  /** SSL_CTX_get_options. */
+  get options(): bigint {
+    return this.ossl.ffi.SSL_CTX_get_options(this.ptr);
+  }
+
+  /** Number of sessions in the server's cache (SSL_CTX_sess_number). */
+  get cachedSessions(): number {
+    return this.ossl.ffi.SSL_CTX_sess_number(this.ptr);
+  }
+
+  /** The client's ALPN offer in wire format (or undefined). */
+  get alpnOffer(): Uint8Array | undefined {
+    return this.#alpn;
+  }
+
+  /** @internal Server ALPN selection (trampoline): offset of the chosen protocol in the client's list, or -1. */
+  _selectAlpn(inp: number, inlen: number): number {
+    const offered: [string, number][] = [];
+    const h = this.ossl.heap;
+    for (let i = 0; i < inlen;) {
+      const n = h[inp + i]!;
+      offered.push([new TextDecoder().decode(h.subarray(inp + i + 1, inp + i + 1 + n)), i]);
+      i += 1 + n;
+    }
+    for (const want of this.#serverAlpn ?? []) {
+      const hit = offered.find(([name]) => name === want);
+      if (hit) return hit[1];
+    }
+    return -1; // no_application_protocol (RFC 7301)
+  }
+
+  /** Frees the SSL_CTX after disposing every connection created from it. */
+  dispose(): void {
+    if (!this.#ptr) return;
+    for (const c of [...this.connections]) c.dispose();
+    this.ossl.contexts.delete(this.#ptr);
+    this.ossl.ffi.SSL_CTX_free(this.#ptr);
+    this.#ptr = 0;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function encodeAlpn(names: string[]): Uint8Array {
+  const parts = names.map((n) => {
+    if (typeof n !== "string") throw new TypeError("alpn entries must be strings");
+    const b = new TextEncoder().encode(n);
+    if (b.length === 0 || b.length > 255) throw new RangeError(`alpn protocol names must be 1..255 bytes: ${JSON.stringify(n)}`);
+    return b;
+  });
+  const out = new Uint8Array(parts.reduce((s, b) => s + 1 + b.length, 0));
+  let at = 0;
+  for (const b of parts) {
+    out[at++] = b.length;
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}

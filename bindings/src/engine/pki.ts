@@ -1,0 +1,89 @@
+/**
+ * Certificates and keys from PEM text or DER bytes, into OpenSSL objects.
+ * Returned pointers are owned by the caller (free with X509_free / EVP_PKEY_free).
+ */
+import * as C from "../generated/constants.js";
+import type { AnyPtr, Ptr } from "../generated/ffi.js";
+import { OpenSSLError } from "./errors.js";
+import type { OpenSSL } from "./openssl.js";
+
+/** PEM text (one or more blocks) or the DER bytes of one object. */
+export type PemOrDer = string | Uint8Array;
+
+function checkInput(input: unknown, what: string): asserts input is PemOrDer {
+  if (typeof input !== "string" && !(input instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a PEM string or DER bytes (Uint8Array), got ${input === null ? "null" : typeof input}`);
+  }
+}
+
+/** Runs `fn` with a read-only memory BIO over `text`. */
+function withMemBio<T>(ossl: OpenSSL, text: string, fn: (bio: Ptr<"BIO">) => T): T {
+  return ossl.withCString(text, (p) => {
+    const bio = ossl.ffi.BIO_new_mem_buf(p as AnyPtr, -1);
+    if (!bio) throw ossl.error("BIO_new_mem_buf failed");
+    try {
+      return fn(bio);
+    } finally {
+      ossl.ffi.BIO_free(bio);
+    }
+  });
+}
+
+/** Every certificate in `input` (all PEM blocks, or one DER certificate), in order. */
+export function readCertificates(ossl: OpenSSL, input: PemOrDer, what = "certificate"): Ptr<"X509">[] {
+  checkInput(input, what);
+  const { ffi } = ossl;
+  ffi.ERR_clear_error();
+  if (input instanceof Uint8Array) {
+    const x = ossl.withBytes(input, (p, n) => {
+      const pp = ossl.slot(0);
+      ossl.setU32(pp, p);
+      return ffi.d2i_X509(0 as never, pp as never, n);
+    });
+    if (!x) throw ossl.error(`${what}: not a DER X.509 certificate`);
+    return [x];
+  }
+  const certs: Ptr<"X509">[] = [];
+  withMemBio(ossl, input, (bio) => {
+    for (;;) {
+      const x = ffi.PEM_read_bio_X509(bio, 0 as never, 0 as never, 0 as AnyPtr);
+      if (!x) break;
+      certs.push(x);
+    }
+  });
+  // The loop ends with PEM_R_NO_START_LINE once the text is used up: expected
+  // after at least one certificate, an error before.
+  const errors = ossl.drainErrors();
+  const trailing = errors.length === 1 && errors[0]!.reason === C.PEM_R_NO_START_LINE;
+  if (certs.length === 0 || !trailing && errors.length > 0) {
+    certs.forEach((x) => ffi.X509_free(x));
+    throw new OpenSSLError(`${what}: no valid PEM certificate`, errors);
+  }
+  return certs;
+}
+
+/** The private key in `input` (PEM, optionally encrypted with `passphrase`, or DER). */
+export function readPrivateKey(ossl: OpenSSL, input: PemOrDer, passphrase?: string): Ptr<"EVP_PKEY"> {
+  checkInput(input, "key");
+  if (passphrase !== undefined && typeof passphrase !== "string") throw new TypeError("passphrase must be a string");
+  const { ffi } = ossl;
+  ffi.ERR_clear_error();
+  let key: Ptr<"EVP_PKEY">;
+  if (input instanceof Uint8Array) {
+    key = ossl.withBytes(input, (p, n) => {
+      const pp = ossl.slot(0);
+      ossl.setU32(pp, p);
+      return ffi.d2i_AutoPrivateKey(0 as never, pp as never, n);
+    });
+  } else {
+    // With a NULL callback, PEM_read_bio_PrivateKey takes `u` as the passphrase.
+    // An empty one stands in when none is given, so an encrypted key fails
+    // instead of prompting.
+    key = withMemBio(ossl, input, (bio) =>
+      ossl.withCString(passphrase ?? "", (pw) => ffi.PEM_read_bio_PrivateKey(bio, 0 as never, 0 as never, pw as AnyPtr)));
+  }
+  if (!key) throw ossl.error(input instanceof Uint8Array ? "key: not a DER private key" : "key: no valid PEM private key (or wrong passphrase)");
+  ffi.ERR_clear_error();
+  return key;
+}
+

@@ -1,0 +1,27 @@
+/**
+ * openssl-wasm: real OpenSSL 3.5 in WebAssembly.
+ *
+ *   const ossl = await OpenSSL.load();
+ *   using ctx = ossl.createContext({ role: "client", ca: [pem] });
+ *   using conn = ctx.createConnection({ servername: "example.org" });
+ *   conn.handshake(); conn.drain(); conn.feed(bytes); ...
+ */
+export { OpenSSL, MAX_IO, type LoadOptions } from "./engine/openssl.js";
+export { Context, type ContextOptions, type ProtocolVersion } from "./engine/context.js";
+export {
+  Connection,
+  type ConnectionInfo,
+  type ConnectionOptions,
+  type ProtocolMessage,
+  type ReadResult,
+  type Result,
+  type ShutdownResult,
+  type ShutdownState,
+  type SslErrorName,
+  type VerifyDetail,
+} from "./engine/connection.js";
+export { Session } from "./engine/session.js";
+export { OpenSSLError, UseAfterFreeError, type ErrorQueueEntry } from "./engine/errors.js";
+export { WasmLoadError, type WasmSource } from "./engine/load.js";
+export type { PemOrDer } from "./engine/pki.js";
+export * as constants from "./generated/constants.js";

@@ -1,0 +1,137 @@
+/**
+ * Test harness: two engine connections (client and server in the same wasm
+ * module) joined by explicit byte transfers, like OpenSSL's own
+ * test/helpers/ssltestlib.c. Nothing moves unless a test moves it, so a test
+ * can hold bytes back, cut the transport, or deliver one byte at a time.
+ */
+import { expect } from "vitest";
+import {
+  OpenSSL, type Connection, type ConnectionOptions, type Context, type ContextOptions,
+  type ProtocolVersion, type Result,
+} from "../../bindings/src/index.js";
+import { selfSigned, type Identity, type KeyType } from "./pki.js";
+
+export const SERVER_NAME = "server.test";
+const identities = new Map<KeyType, Identity>();
+/** A self-signed certificate for SERVER_NAME, made once per key type per test file. */
+export function identity(type: KeyType = "ec-p256"): Identity {
+  let id = identities.get(type);
+  if (!id) identities.set(type, (id = selfSigned(SERVER_NAME, type)));
+  return id;
+}
+
+export function load(): Promise<OpenSSL> {
+  return OpenSSL.load();
+}
+
+export interface PairOptions {
+  version?: ProtocolVersion;
+  keyType?: KeyType;
+  client?: Partial<ContextOptions>;
+  server?: Partial<ContextOptions>;
+  clientConnection?: ConnectionOptions;
+  serverConnection?: ConnectionOptions;
+  /** Reuse contexts (for resumption), instead of creating them. */
+  clientContext?: Context;
+  serverContext?: Context;
+}
+
+export function contexts(ossl: OpenSSL, o: PairOptions = {}): { cctx: Context; sctx: Context } {
+  const id = identity(o.keyType);
+  const v = o.version ? { minVersion: o.version, maxVersion: o.version } : {};
+  const cctx = o.clientContext ?? ossl.createContext({ role: "client", ca: id.certPem, ...v, ...o.client });
+  const sctx = o.serverContext ?? ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem, ...v, ...o.server });
+  return { cctx, sctx };
+}
+
+/** A client and a server connection, and the wire between them. */
+export class Pair {
+  readonly client: Connection;
+  readonly server: Connection;
+  readonly cctx: Context;
+  readonly sctx: Context;
+  readonly #ownsContexts: boolean[];
+
+  constructor(ossl: OpenSSL, o: PairOptions = {}) {
+    const { cctx, sctx } = contexts(ossl, o);
+    this.cctx = cctx;
+    this.sctx = sctx;
+    this.#ownsContexts = [!o.clientContext, !o.serverContext];
+    this.client = cctx.createConnection({ servername: SERVER_NAME, ...o.clientConnection });
+    this.server = sctx.createConnection(o.serverConnection ?? {});
+  }
+
+  /** Moves everything the client wrote to the server; returns the bytes. */
+  toServer(): Uint8Array {
+    const b = this.client.drain();
+    if (b.length) this.server.feed(b);
+    return b;
+  }
+
+  /** Moves everything the server wrote to the client; returns the bytes. */
+  toClient(): Uint8Array {
+    const b = this.server.drain();
+    if (b.length) this.client.feed(b);
+    return b;
+  }
+
+  /** Runs both handshakes to completion (every step must be 1 or WANT_READ). */
+  handshake(): void {
+    let c: Result = { ret: -1, error: "want_read" };
+    let s: Result = { ret: -1, error: "want_read" };
+    for (let i = 0; i < 20 && !(c.ret === 1 && s.ret === 1); i++) {
+      if (c.ret !== 1) c = this.client.handshake();
+      this.toServer();
+      if (s.ret !== 1) s = this.server.handshake();
+      this.toClient();
+      for (const r of [c, s]) if (r.ret !== 1) expect(r.error, r.failure?.message).toBe("want_read");
+    }
+    expect([c.ret, s.ret]).toEqual([1, 1]);
+  }
+
+  /** A clean two-way close, client first (scenario 1). */
+  closeCleanly(): void {
+    expect(this.client.shutdown().ret).toBe(0);
+    this.toServer();
+    expect(this.server.read().error).toBe("zero_return");
+    expect(this.server.shutdown().ret).toBe(1);
+    this.toClient();
+    expect(this.client.shutdown().ret).toBe(1);
+  }
+
+  dispose(): void {
+    this.client.dispose();
+    this.server.dispose();
+    if (this.#ownsContexts[0]) this.cctx.dispose();
+    if (this.#ownsContexts[1]) this.sctx.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** TLS records in `bytes`: outer content type and payload length. */
+export function records(bytes: Uint8Array): { type: number; length: number }[] {
+  const out: { type: number; length: number }[] = [];
+  for (let at = 0; at + 5 <= bytes.length;) {
+    const length = (bytes[at + 3]! << 8) | bytes[at + 4]!;
+    out.push({ type: bytes[at]!, length });
+    at += 5 + length;
+  }
+  return out;
+}
+
+export const text = (s: string) => new TextEncoder().encode(s);
+export const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Asserts an OpenSSL result: ret, SSL_get_error name and (for failures) the reason code. */
+export function expectResult(r: Result, ret: number, error: string, reason?: number): void {
+  expect({ ret: r.ret, error: r.error }, r.failure?.message).toEqual({ ret, error });
+  if (reason !== undefined) {
+    expect(r.failure, `expected reason ${reason}`).toBeDefined();
+    expect(r.failure!.reason, r.failure!.message).toBe(reason);
+  } else if (error !== "ssl" && error !== "syscall") {
+    expect(r.failure).toBeUndefined();
+  }
+}
