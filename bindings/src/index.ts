@@ -21,7 +21,7 @@ export {
   type VerifyDetail,
 } from "./engine/connection.js";
 export { Session } from "./engine/session.js";
-export { OpenSSLError, UseAfterFreeError, type ErrorQueueEntry } from "./engine/errors.js";
+export { OpenSSLError, SessionNotResumableError, UseAfterFreeError, type ErrorQueueEntry } from "./engine/errors.js";
 export { WasmLoadError, type WasmSource } from "./engine/load.js";
 export type { PemOrDer } from "./engine/pki.js";
 export * as constants from "./generated/constants.js";

@@ -67,3 +67,11 @@ export class UseAfterFreeError extends Error {
     super(`${what} was used after dispose()`);
   }
 }
+
+/** Session.export() of a session OpenSSL will not resume (SSL_SESSION_is_resumable = 0). */
+export class SessionNotResumableError extends Error {
+  override name = "SessionNotResumableError";
+  constructor() {
+    super("the session is not resumable (not established, no ticket yet, or invalidated by an unclean close): refusing to export it");
+  }
+}

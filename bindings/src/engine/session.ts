@@ -3,7 +3,7 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_SESSION_is_resumable/
  */
 import type { Ptr } from "../generated/ffi.js";
-import { UseAfterFreeError } from "./errors.js";
+import { SessionNotResumableError, UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
 
 export class Session {
@@ -39,10 +39,16 @@ export class Session {
   /**
    * Serializes the session (i2d_SSL_SESSION). The bytes hold the session's
    * master secret: store them as carefully as a private key.
+   *
+   * Refuses a session that is not resumable: the serialized form does not
+   * carry OpenSSL's not-resumable mark, so importing it would resume a
+   * session OpenSSL had invalidated (after a truncation, a fatal alert, or
+   * an SSL_free without SSL_shutdown; SHUTDOWN.md scenario 32).
    */
   export(): Uint8Array {
     const { ossl } = this;
     const { ffi } = ossl;
+    if (!this.resumable) throw new SessionNotResumableError();
     const n = ffi.i2d_SSL_SESSION(this.ptr, 0 as never);
     if (n <= 0) throw ossl.error("i2d_SSL_SESSION failed");
     const buf = ossl.malloc(n);

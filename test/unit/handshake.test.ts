@@ -1,0 +1,150 @@
+// What the handshake negotiates: X25519MLKEM768 by default, each classic
+// group on request, ECDSA / RSA-2048 / Ed25519 certificates (made in the
+// test by Debian's openssl), ALPN, SNI, and certificate verification.
+import { beforeAll, describe, expect, it } from "vitest";
+import { constants as C, type OpenSSL, type ProtocolVersion } from "../../bindings/src/index.js";
+import { Pair, SERVER_NAME, expectResult, identity, load, str, text } from "../helpers/harness.js";
+import { selfSigned, type KeyType } from "../helpers/pki.js";
+
+let ossl: OpenSSL;
+beforeAll(async () => {
+  ossl = await load();
+});
+
+describe("key exchange", () => {
+  it("negotiates X25519MLKEM768 by default (TLS 1.3), both sides agreeing", () => {
+    using p = new Pair(ossl);
+    p.handshake();
+    expect(p.client.info.group).toBe("X25519MLKEM768");
+    expect(p.server.info.group).toBe("X25519MLKEM768");
+    expect(p.client.info.protocol).toBe("TLSv1.3");
+  });
+
+  for (const [group, name] of [["X25519", "x25519"], ["P-256", "secp256r1"], ["P-384", "secp384r1"]]) {
+    for (const version of ["TLSv1.2", "TLSv1.3"] as ProtocolVersion[]) {
+      it(`negotiates ${group} over ${version} when the client asks for it`, () => {
+        // TLS 1.2 needs the ECDSA certificate's curve among the client's
+        // groups (RFC 8422), so it uses an RSA certificate here.
+        const keyType = version === "TLSv1.2" ? "rsa-2048" : "ec-p256";
+        using p = new Pair(ossl, { version, keyType, client: { groups: [group!] } });
+        p.handshake();
+        expect(p.client.info.group).toBe(name);
+        expect(p.client.info.protocol).toBe(version);
+      });
+    }
+  }
+
+  it("rejects an unknown group name with an OpenSSLError", () => {
+    expect(() => ossl.createContext({ role: "client", groups: "NOT-A-GROUP" })).toThrow(/invalid groups/);
+  });
+});
+
+describe("certificates", () => {
+  const cases: [KeyType, string][] = [["ec-p256", "ECDSA P-256"], ["rsa-2048", "RSA-2048"], ["ed25519", "Ed25519"]];
+  for (const [type, label] of cases) {
+    for (const version of ["TLSv1.2", "TLSv1.3"] as ProtocolVersion[]) {
+      it(`${label} server certificate over ${version}: verified against the CA and the host name, data both ways`, () => {
+        using p = new Pair(ossl, { version, keyType: type });
+        p.handshake();
+        const info = p.client.info;
+        expect(info.verifyResult).toBe(C.X509_V_OK);
+        expect(info.peerCertificate?.subject).toBe(`/CN=${SERVER_NAME}`);
+        expect(info.servername).toBe(SERVER_NAME);
+        expect(p.server.info.servername).toBe(SERVER_NAME);
+        expectResult(p.client.write(text("ping")), 4, "none");
+        p.toServer();
+        expect(str(p.server.read().data)).toBe("ping");
+        expectResult(p.server.write(text("pong")), 4, "none");
+        p.toClient();
+        expect(str(p.client.read().data)).toBe("pong");
+      });
+    }
+  }
+
+  it("fails verification against the wrong CA: SSL_ERROR_SSL 'certificate verify failed', verify result and failing depth recorded", () => {
+    const stranger = selfSigned("other.test");
+    using p = new Pair(ossl, { client: { ca: stranger.certPem } });
+    let r = p.client.handshake();
+    p.toServer();
+    p.server.handshake();
+    p.toClient();
+    r = p.client.handshake();
+    expectResult(r, -1, "ssl", C.SSL_R_CERTIFICATE_VERIFY_FAILED);
+    expect(p.client.info.verifyResult).toBe(C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    expect(p.client.verifyFailure).toMatchObject({ depth: 0, subject: `/CN=${SERVER_NAME}`, error: C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT });
+  });
+
+  it("fails verification for the wrong host name (X509_V_ERR_HOSTNAME_MISMATCH)", () => {
+    using p = new Pair(ossl, { clientConnection: { servername: "wrong.test" } });
+    p.client.handshake(); p.toServer(); p.server.handshake(); p.toClient();
+    expectResult(p.client.handshake(), -1, "ssl", C.SSL_R_CERTIFICATE_VERIFY_FAILED);
+    expect(p.client.info.verifyResult).toBe(C.X509_V_ERR_HOSTNAME_MISMATCH);
+  });
+
+  it("lets an onVerify hook overrule OpenSSL's verdict", () => {
+    const stranger = selfSigned("other.test");
+    const seen: number[] = [];
+    using p = new Pair(ossl, {
+      client: { ca: stranger.certPem },
+      clientConnection: { servername: SERVER_NAME, onVerify: (ok, d) => (seen.push(d.error), true) },
+    });
+    p.handshake();
+    expect(seen).toContain(C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+  });
+
+  it("rejects a key that does not match the certificate, and garbage PEM, with OpenSSLError", () => {
+    const a = identity("ec-p256");
+    const b = selfSigned("b.test");
+    expect(() => ossl.createContext({ role: "server", cert: a.certPem, key: b.keyPem })).toThrow(/key values mismatch/);
+    expect(() => ossl.createContext({ role: "server", cert: "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n", key: a.keyPem }))
+      .toThrow(/no valid PEM certificate/);
+    expect(() => ossl.createContext({ role: "client", ca: new Uint8Array([0x30, 0x03, 1, 2, 3]) })).toThrow(/not a DER X.509 certificate/);
+  });
+
+  it("accepts DER certificates and keys", () => {
+    const id = identity("ec-p256");
+    const der = (pem: string) => Uint8Array.from(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64"));
+    using sctx = ossl.createContext({ role: "server", cert: der(id.certPem), key: der(id.keyPem) });
+    using cctx = ossl.createContext({ role: "client", ca: der(id.certPem) });
+    using p = new Pair(ossl, { clientContext: cctx, serverContext: sctx });
+    p.handshake();
+    expect(p.client.info.verifyResult).toBe(C.X509_V_OK);
+  });
+});
+
+describe("ALPN", () => {
+  it("the server picks its most preferred protocol the client offered", () => {
+    using p = new Pair(ossl, { client: { alpn: ["http/1.1", "h2"] }, server: { alpn: ["h2", "http/1.1"] } });
+    p.handshake();
+    expect(p.client.info.alpn).toBe("h2");
+    expect(p.server.info.alpn).toBe("h2");
+  });
+
+  it("no common protocol: the handshake fails with no_application_protocol", () => {
+    using p = new Pair(ossl, { client: { alpn: ["h2"] }, server: { alpn: ["imap"] } });
+    p.client.handshake(); p.toServer();
+    expectResult(p.server.handshake(), -1, "ssl", C.SSL_R_NO_APPLICATION_PROTOCOL);
+    p.toClient();
+    expectResult(p.client.handshake(), -1, "ssl", C.SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL);
+  });
+});
+
+describe("protocol messages", () => {
+  it("reports handshake messages and the close_notify alert to onMessage", () => {
+    const seen: string[] = [];
+    using p = new Pair(ossl, {
+      clientConnection: {
+        servername: SERVER_NAME,
+        onMessage: (m) => {
+          if (m.alert) seen.push(`${m.direction} alert ${m.alert.name}`);
+          else if (m.contentType === C.SSL3_RT_HANDSHAKE) seen.push(`${m.direction} handshake ${m.handshakeType}`);
+        },
+      },
+    });
+    p.handshake();
+    p.closeCleanly();
+    expect(seen[0]).toBe(`sent handshake ${C.SSL3_MT_CLIENT_HELLO}`);
+    expect(seen).toContain(`received handshake ${C.SSL3_MT_SERVER_HELLO}`);
+    expect(seen.filter((m) => m.includes("alert"))).toEqual(["sent alert close notify", "received alert close notify"]);
+  });
+});
