@@ -4,6 +4,7 @@
 #   make test     build, check the generated FFI, run every test
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
+#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
 #   make clean    remove build outputs (the OpenSSL cache outside the repo stays)
 
@@ -16,7 +17,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl generate check-generated size test demo clean FORCE
+.PHONY: all setup openssl generate check-generated size test demo bench clean FORCE
 all: $(DIST)/openssl.mjs bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -76,5 +77,10 @@ test: check-generated
 demo: all
 	npx vitest run test/unit/wasm-build.test.ts --reporter=verbose
 
+# Benchmarks in one run: native Node tls, a C program on this wasm OpenSSL
+# (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios.
+bench: all
+	node bench/run.mjs
+
 clean:
-	rm -rf wasm/build wasm/dist bindings/dist
+	rm -rf wasm/build wasm/dist bindings/dist bench/build

@@ -249,9 +249,8 @@ export class Connection {
   /** Hands bytes received from the network to OpenSSL (written into the read BIO). */
   feed(bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`feed: expected a Uint8Array, got ${describe(bytes)}`);
-    const ssl = this.ptr;
+    this.ptr; // throws after dispose()
     if (this.#inputClosed) throw new RangeError("feed: the transport was already closed (transportClosed())");
-    void ssl;
     const { ossl } = this;
     for (let at = 0; at < bytes.length; at += MAX_IO) {
       const chunk = bytes.subarray(at, Math.min(bytes.length, at + MAX_IO));
@@ -283,7 +282,8 @@ export class Connection {
     const n = Math.min(max, ossl.ffi.BIO_ctrl_pending(this.#wbio));
     if (n <= 0) return EMPTY;
     const out = new Uint8Array(n);
-    for (let at = 0; at < n;) {
+    let at = 0;
+    while (at < n) {
       const want = Math.min(n - at, MAX_IO);
       const io = ossl.ensureIO(want);
       if (ossl.ffi.BIO_read_ex(this.#wbio, io as AnyPtr, want, ossl.slot(0) as Ptr<"size_t">) !== 1) break;
@@ -291,7 +291,7 @@ export class Connection {
       out.set(ossl.heap.subarray(io, io + got), at);
       at += got;
     }
-    return out;
+    return at === n ? out : out.subarray(0, at);
   }
 
   /**
