@@ -17,7 +17,7 @@ export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}   # emcc's JS optimizer needs D
 command -v emcc >/dev/null || { echo "build-openssl: emcc not found: apt-get install -y emscripten" >&2; exit 1; }
 
 flags() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' -e 's/^[[:space:]]*//' wasm/configure-flags.txt; }
-emcc_version=$(emcc --version 2>/dev/null | head -n1)
+emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: no SIGPIPE under pipefail
 key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; } | sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
