@@ -143,7 +143,12 @@ export async function run({ certPem, keyPem, seconds = 2, group = "X25519MLKEM76
   return { group, full_hs_per_s: full, resumed_hs_per_s: resumed, aes128gcm_MBps: aes, chacha20_MBps: chacha };
 }
 
+// Standalone (as bench/run.mjs runs it): the certificate from the
+// environment, or a new one; prints the result as one JSON line.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { makeCert } = await import("./cert.mjs");
-  console.log(JSON.stringify(await run({ ...makeCert(), seconds: Number(process.env.BENCH_SECONDS ?? 2) })));
+  const cert = process.env.BENCH_CERT_PEM
+    ? { certPem: process.env.BENCH_CERT_PEM, keyPem: process.env.BENCH_KEY_PEM }
+    : makeCert();
+  console.log(JSON.stringify(await run({ ...cert, seconds: Number(process.env.BENCH_SECONDS ?? 2) })));
 }

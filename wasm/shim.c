@@ -163,6 +163,7 @@ static void msg_tramp(int write_p, int version, int content_type, const void *bu
     ow_js_msg(ssl, write_p, version, content_type, buf, len);
 }
 void ow_SSL_CTX_set_msg_callback(SSL_CTX *ctx, int on) { SSL_CTX_set_msg_callback(ctx, on ? msg_tramp : NULL); }
+void ow_SSL_set_msg_callback(SSL *s, int on) { SSL_set_msg_callback(s, on ? msg_tramp : NULL); }
 
 static void info_tramp(const SSL *ssl, int where, int ret) { ow_js_info(ssl, where, ret); }
 void ow_SSL_CTX_set_info_callback(SSL_CTX *ctx, int on) { SSL_CTX_set_info_callback(ctx, on ? info_tramp : NULL); }

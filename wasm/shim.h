@@ -70,8 +70,9 @@ X509 *ow_sk_X509_value(const STACK_OF(X509) *sk, int i);
  */
 /* SSL_CTX_set_verify with a callback that asks JS (ow_js_verify). */
 void ow_SSL_CTX_set_verify(SSL_CTX *ctx, int mode, int with_callback);
-/* SSL_CTX_set_msg_callback: every protocol message and alert (ow_js_msg). */
+/* SSL_CTX_set_msg_callback / SSL_set_msg_callback: every protocol message and alert (ow_js_msg). */
 void ow_SSL_CTX_set_msg_callback(SSL_CTX *ctx, int on);
+void ow_SSL_set_msg_callback(SSL *s, int on);
 /* SSL_CTX_set_info_callback: state changes and alerts (ow_js_info). */
 void ow_SSL_CTX_set_info_callback(SSL_CTX *ctx, int on);
 /* SSL_CTX_sess_set_new_cb / remove_cb (ow_js_new_session, ow_js_remove_session). */

@@ -13,8 +13,13 @@ beforeAll(async () => {
 });
 
 const live: Pair[] = [];
+/** A pair whose connections count close_notify alerts (message callback on). */
 function pair(o: PairOptions): Pair {
-  const p = new Pair(ossl, o);
+  const p = new Pair(ossl, {
+    ...o,
+    clientConnection: { trace: true, ...o.clientConnection },
+    serverConnection: { trace: true, ...o.serverConnection },
+  });
   live.push(p);
   return p;
 }

@@ -95,8 +95,14 @@ export interface ConnectionOptions {
    * beyond it (0: output blocked). Default: unlimited (a plain memory BIO).
    */
   outputCapacity?: number;
-  /** Called for every protocol message and alert sent or received. */
+  /**
+   * Called for every protocol message and alert sent or received (OpenSSL's
+   * message callback). Costs a call into JS per message: off unless given
+   * (or `trace` is set).
+   */
   onMessage?: (message: ProtocolMessage) => void;
+  /** Turn the message callback on without a listener, for closeNotifySent/Received. */
+  trace?: boolean;
   /**
    * Called for each certificate the chain verification visits; return
    * whether to accept it. Default: OpenSSL's verdict (`preverifyOk`).
@@ -150,8 +156,9 @@ export class Connection {
   #onVerify: ConnectionOptions["onVerify"];
   /**
    * close_notify alerts sent and received, as the message callback reported
-   * them. OpenSSL does not report an alert whose write was blocked and later
-   * retried (ssl3_dispatch_alert), so use shutdownState for what was sent.
+   * them (counted only with `onMessage` or `trace`). OpenSSL does not report
+   * an alert whose write was blocked and later retried
+   * (ssl3_dispatch_alert), so use shutdownState for what was sent.
    */
   closeNotifySent = 0;
   closeNotifyReceived = 0;
@@ -195,6 +202,7 @@ export class Connection {
     this.#wbio = wbio;
     this.#onMessage = options.onMessage;
     this.#onVerify = options.onVerify;
+    if (options.onMessage || options.trace) ffi.SSL_set_msg_callback(ssl, 1);
     ossl.connections.set(ssl, this);
     context.connections.add(this);
     try {

@@ -179,9 +179,6 @@ export class Context {
     ffi.SSL_CTX_set_verify(ctx, mode, verify ? 1 : 0);
     if (o.verifyDepth !== undefined) ffi.SSL_CTX_set_verify_depth(ctx, o.verifyDepth);
 
-    // Protocol messages and alerts are traced for every connection (close_notify accounting).
-    ffi.SSL_CTX_set_msg_callback(ctx, 1);
-
     if (o.alpn !== undefined) {
       const names = [...o.alpn];
       const wire = encodeAlpn(names);

@@ -451,6 +451,8 @@ export interface FFI {
   SSL_set_min_proto_version(s: Ptr<"SSL">, version: number): number;
   /** `long ow_SSL_set_mode(SSL * s, long mode)` (wasm/shim.c) */
   SSL_set_mode(s: Ptr<"SSL">, mode: number): number;
+  /** `void ow_SSL_set_msg_callback(SSL * s, int on)` (wasm/shim.c) */
+  SSL_set_msg_callback(s: Ptr<"SSL">, on: number): void;
   /** `int ow_SSL_set_tlsext_host_name(SSL * s, const char * name)` (wasm/shim.c) */
   SSL_set_tlsext_host_name(s: Ptr<"SSL">, name: Ptr<"char">): number;
   /** `size_t ow_heap_in_use(void)` (wasm/shim.c) */
@@ -682,6 +684,7 @@ export function bindFFI(m: RawExports): FFI {
     SSL_set_max_proto_version: e._ow_SSL_set_max_proto_version,
     SSL_set_min_proto_version: e._ow_SSL_set_min_proto_version,
     SSL_set_mode: e._ow_SSL_set_mode,
+    SSL_set_msg_callback: e._ow_SSL_set_msg_callback,
     SSL_set_tlsext_host_name: e._ow_SSL_set_tlsext_host_name,
     heap_in_use: () => e._ow_heap_in_use() >>> 0,
     sk_X509_num: e._ow_sk_X509_num,
