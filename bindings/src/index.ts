@@ -25,3 +25,18 @@ export { OpenSSLError, SessionNotResumableError, UseAfterFreeError, type ErrorQu
 export { WasmLoadError, type WasmSource } from "./engine/load.js";
 export type { PemOrDer } from "./engine/pki.js";
 export * as constants from "./generated/constants.js";
+export {
+  TlsSocket,
+  TlsTruncationError,
+  TlsHandshakeError,
+  CertificateVerificationError,
+  type TlsSocketOptions,
+  type CloseInfo,
+  type Ending,
+  type ShutdownMode,
+  type ShutdownReport,
+  type ShutdownStep,
+  type Transport,
+} from "./tls-socket.js";
+export { memoryPair } from "./transports/memory.js";
+export { fromNodeSocket, connectTcp } from "./transports/node.js";

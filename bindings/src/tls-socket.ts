@@ -1,0 +1,489 @@
+/**
+ * TlsSocket: an async TLS connection over any Transport, on the synchronous
+ * engine. It only pumps bytes: every decision is OpenSSL's, and the results
+ * of the OpenSSL calls it makes are reported as they were.
+ *
+ * - A slow reader stops the transport being read (input is pulled only when
+ *   an OpenSSL call wants it); a slow transport stops writes (each write
+ *   waits for the transport to accept its records).
+ * - Ending `writable` sends close_notify (half-close); `readable` ends on
+ *   the peer's close_notify, and errors with TlsTruncationError when the
+ *   transport ends without one (unless the context ignores unexpected EOF).
+ * @see https://docs.openssl.org/3.5/man3/SSL_shutdown/
+ */
+import * as C from "./generated/constants.js";
+import type { Connection, ConnectionInfo, Result, ShutdownState, VerifyDetail } from "./engine/connection.js";
+import type { Context, ContextOptions } from "./engine/context.js";
+import { OpenSSLError } from "./engine/errors.js";
+import { OpenSSL } from "./engine/openssl.js";
+import type { Session } from "./engine/session.js";
+import { toBytes, type Transport } from "./transports/types.js";
+
+export type { Transport };
+
+export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> {
+  /** A context to use (its role must match); otherwise one is made from the other options and owned by the socket. */
+  context?: Context;
+  /** The OpenSSL instance (default: OpenSSL.load()). */
+  openssl?: OpenSSL;
+  /** Client: SNI and the name the certificate must match. */
+  servername?: string;
+  /** Client: check the certificate against this name instead of `servername`. */
+  host?: string;
+  /** Client: resume this session. */
+  session?: Session;
+}
+
+/** How a connection ended. */
+export type Ending =
+  | "clean"       // close_notify both ways
+  | "one-way"     // only one side's close_notify (the other side did not answer, or was not waited for)
+  | "truncated"   // the transport ended without the peer's close_notify
+  | "error";      // a fatal TLS or transport error
+
+export interface CloseInfo {
+  ending: Ending;
+  /** SSL_get_shutdown at the end. */
+  state: ShutdownState;
+  /** The error, for "truncated" and "error". */
+  error?: Error;
+}
+
+export type ShutdownMode = "unidirectional" | "bidirectional" | "quiet";
+
+/** One OpenSSL call made while shutting down, with what it returned. */
+export interface ShutdownStep extends Result {
+  call: "SSL_shutdown" | "SSL_read";
+  state: ShutdownState;
+  /** For SSL_read: bytes of application data it returned (delivered to `readable`). */
+  bytes?: number;
+}
+
+export interface ShutdownReport {
+  mode: ShutdownMode;
+  /** The last SSL_shutdown's return value: 0 (one-way: sent), 1 (complete). */
+  ret: number;
+  steps: ShutdownStep[];
+  ending: Ending;
+}
+
+/** The transport ended without the peer's close_notify (SSL_R_UNEXPECTED_EOF_WHILE_READING). */
+export class TlsTruncationError extends Error {
+  override name = "TlsTruncationError";
+  constructor(options?: ErrorOptions) {
+    super("the connection was truncated: the transport ended without a TLS close_notify", options);
+  }
+}
+
+/** The handshake failed. */
+export class TlsHandshakeError extends Error {
+  override name = "TlsHandshakeError";
+}
+
+/** The peer's certificate failed verification. */
+export class CertificateVerificationError extends TlsHandshakeError {
+  override name = "CertificateVerificationError";
+  /** X509_V_ERR_* code (SSL_get_verify_result). */
+  readonly verifyResult: number;
+  readonly verifyResultString: string;
+  /** Depth in the chain of the certificate that failed, and its subject. */
+  readonly depth: number;
+  readonly subject: string;
+  constructor(result: number, resultString: string, detail: VerifyDetail | undefined, options?: ErrorOptions) {
+    super(`certificate verification failed: ${resultString}` +
+      (detail ? ` (depth ${detail.depth}, ${detail.subject})` : ""), options);
+    this.verifyResult = result;
+    this.verifyResultString = resultString;
+    this.depth = detail?.depth ?? 0;
+    this.subject = detail?.subject ?? "";
+  }
+}
+
+const CHUNK = 16384;
+
+export class TlsSocket {
+  /** Connects as a client: resolves once the handshake completed. */
+  static connect(transport: Transport, options: TlsSocketOptions = {}): Promise<TlsSocket> {
+    return TlsSocket.#open("client", transport, options);
+  }
+
+  /** Accepts as a server: resolves once the handshake completed. */
+  static accept(transport: Transport, options: TlsSocketOptions = {}): Promise<TlsSocket> {
+    return TlsSocket.#open("server", transport, options);
+  }
+
+  static async #open(role: "client" | "server", transport: Transport, options: TlsSocketOptions): Promise<TlsSocket> {
+    if (!transport || !(transport.readable instanceof ReadableStream) || !(transport.writable instanceof WritableStream)) {
+      throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
+    }
+    const { context, openssl, servername, host, session, ...contextOptions } = options;
+    let ctx = context;
+    let ownsContext = false;
+    if (ctx) {
+      if (ctx.role !== role) throw new TypeError(`the context is a ${ctx.role} context; ${role === "client" ? "connect" : "accept"} needs a ${role} one`);
+    } else {
+      const ossl = openssl ?? await OpenSSL.load();
+      ctx = ossl.createContext({ ...contextOptions, role });
+      ownsContext = true;
+    }
+    let conn: Connection;
+    try {
+      conn = ctx.createConnection({ servername, host, session, trace: true });
+    } catch (e) {
+      if (ownsContext) ctx.dispose();
+      throw e;
+    }
+    const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined);
+    await socket.#handshake();
+    return socket;
+  }
+
+  readonly #conn: Connection;
+  readonly #ownedContext: Context | undefined;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #input: Promise<void> | null = null;
+  #outputError: unknown;
+  #inputEnded = false;
+  #transportError: unknown;
+  /** We sent close_notify (tracked here: OpenSSL may clear SSL_SENT_SHUTDOWN, scenario 16). */
+  #sentCloseNotify = false;
+  #peerClosed = false;
+  #fatal: Error | undefined;
+  #ending: CloseInfo | undefined;
+  #readableDone = false;
+  #shutdownRunning: Promise<ShutdownReport> | undefined;
+  #inShutdown = false;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #handshakeSettled!: () => void;
+  readonly #handshaken = new Promise<void>((resolve) => (this.#handshakeSettled = resolve));
+  #readController!: ReadableStreamDefaultController<Uint8Array>;
+
+  /** Decrypted bytes from the peer. Ends on its close_notify. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to send. Closing it sends close_notify. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Settles once the connection is over (never rejects), with how it ended. */
+  readonly closed: Promise<CloseInfo>;
+
+  private constructor(transport: Transport, conn: Connection, ownedContext: Context | undefined) {
+    this.#conn = conn;
+    this.#ownedContext = ownedContext;
+    this.#reader = transport.readable.getReader();
+    this.#writer = transport.writable.getWriter();
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#readController = controller;
+      },
+      pull: (controller) => this.#pull(controller),
+      cancel: () => {
+        this.#readableDone = true;
+      },
+    }, { highWaterMark: 1 });
+    this.writable = new WritableStream<Uint8Array>({
+      write: (chunk) => this.#write(chunk),
+      close: async () => {
+        await this.shutdown({ mode: "unidirectional", keepTransport: true });
+      },
+      abort: (reason) => this.#fail(reason instanceof Error ? reason : new Error(String(reason)), true),
+    });
+  }
+
+  /** What the handshake negotiated. */
+  get info(): ConnectionInfo {
+    return this.#conn.info;
+  }
+
+  /** SSL_get_shutdown. */
+  get shutdownState(): ShutdownState {
+    return this.#conn.disposed ? { sent: this.#sentCloseNotify, received: this.#peerClosed } : this.#conn.shutdownState;
+  }
+
+  /** The session (for resumption), once established. The caller owns it. */
+  get session(): Session | null {
+    return this.#conn.session;
+  }
+
+  /** The engine connection underneath (for inspection; do not drive it yourself). */
+  get connection(): Connection {
+    return this.#conn;
+  }
+
+  // ---- pumping
+
+  /**
+   * Sends whatever OpenSSL has written; the bytes are queued in call order.
+   * A transport that no longer takes bytes is remembered (#outputError):
+   * reading may go on (the peer may still be sending), writing may not.
+   */
+  async #flush(): Promise<void> {
+    if (this.#outputError !== undefined) {
+      this.#conn.drain(); // nowhere to send it
+      return;
+    }
+    const out = this.#conn.drain();
+    if (!out.length) return;
+    try {
+      await this.#writer.write(out);
+    } catch (e) {
+      this.#outputError = e ?? new Error("the transport stopped accepting bytes");
+    }
+  }
+
+  /** Waits for the next transport chunk (one read shared by all waiters) and feeds it. */
+  #moreInput(): Promise<void> {
+    if (this.#inputEnded) return Promise.resolve();
+    this.#input ??= this.#reader.read().then(
+      ({ value, done }) => {
+        if (done) {
+          this.#inputEnded = true;
+          this.#conn.transportClosed(); // every received byte was fed: EOF from here on
+        } else {
+          this.#conn.feed(toBytes(value));
+        }
+      },
+      (e: unknown) => {
+        this.#inputEnded = true;
+        this.#transportError = e;
+        this.#conn.transportClosed();
+      },
+    ).finally(() => {
+      this.#input = null;
+    });
+    return this.#input;
+  }
+
+  /** Runs one OpenSSL call until it no longer wants I/O, flushing its output. */
+  async #drive<R extends Result>(op: () => R): Promise<R> {
+    for (let spins = 0; ; spins++) {
+      const r = op();
+      await this.#flush();
+      if (r.error === "want_write") continue; // memory BIOs accept everything once flushed
+      if (r.error !== "want_read") return r;
+      if (this.#inputEnded && spins > 2) return r; // cannot happen with an EOF-marked BIO; never spin
+      await this.#moreInput();
+    }
+  }
+
+  async #handshake(): Promise<void> {
+    try {
+      await this.#handshakeSteps();
+    } finally {
+      this.#handshakeSettled();
+    }
+  }
+
+  async #handshakeSteps(): Promise<void> {
+    const conn = this.#conn;
+    const r = await this.#drive(() => conn.handshake());
+    if (r.ret === 1) return;
+    const verify = conn.info.verifyResult;
+    let error: Error;
+    if (r.failure?.reason === C.SSL_R_CERTIFICATE_VERIFY_FAILED && verify !== C.X509_V_OK) {
+      error = new CertificateVerificationError(verify, conn.info.verifyResultString, conn.verifyFailure, { cause: r.failure });
+    } else if (r.error === "zero_return" || r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+      // Scenario 17: with IGNORE_UNEXPECTED_EOF OpenSSL says ZERO_RETURN here; it is still a failed handshake.
+      error = new TlsHandshakeError("the transport closed during the handshake", { cause: r.failure ?? this.#transportError });
+    } else {
+      error = new TlsHandshakeError(`handshake failed: ${r.failure?.message ?? r.error}`, { cause: r.failure });
+    }
+    await this.#fail(error);
+    throw error;
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    // The stream asks for data as soon as it exists; SSL_read must not run
+    // (and take over the handshake and its errors) before the handshake is done.
+    await this.#handshaken;
+    if (this.#fatal) {
+      controller.error(this.#fatal);
+      return;
+    }
+    if (this.#ending || this.#peerClosed) return; // nothing more will come
+    const r = await this.#drive(() => this.#conn.read(CHUNK));
+    if (r.ret > 0) {
+      controller.enqueue(r.data);
+      return;
+    }
+    this.#onReadEnd(r);
+  }
+
+  /** A read that returned <= 0: the peer's close_notify, truncation, or a fatal error. */
+  #onReadEnd(r: Result): void {
+    const controller = this.#readController;
+    if (r.error === "zero_return") {
+      this.#peerClosed = true;
+      if (!this.#readableDone) {
+        this.#readableDone = true;
+        controller.close();
+      }
+      // Both close_notifys exchanged outside shutdown() (writable closed, peer answered): done.
+      if (this.#sentCloseNotify && !this.#inShutdown) void this.#finish(this.#conn.closeNotifyReceived > 0 ? "clean" : "truncated");
+      return;
+    }
+    const error = r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING
+      ? new TlsTruncationError({ cause: this.#transportError ?? r.failure })
+      : r.failure ?? new OpenSSLError(`read failed: ${r.error}`, []);
+    void this.#fail(error);
+  }
+
+  async #write(chunk: Uint8Array): Promise<void> {
+    const bytes = toBytes(chunk);
+    if (this.#fatal) throw this.#fatal;
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      const piece = bytes.subarray(at, Math.min(bytes.length, at + CHUNK));
+      const r = await this.#drive(() => this.#conn.write(piece));
+      if (this.#outputError !== undefined) {
+        const error = new Error("the transport closed: cannot send", { cause: this.#outputError });
+        void this.#fail(error);
+        throw error;
+      }
+      if (r.ret <= 0) {
+        const error = r.failure ?? new OpenSSLError(`write failed: ${r.error}`, []);
+        if (r.failure?.reason !== C.SSL_R_PROTOCOL_IS_SHUTDOWN) void this.#fail(error);
+        throw error;
+      }
+    }
+  }
+
+  // ---- closing
+
+  /**
+   * SSL_shutdown, the man page's way:
+   * - "unidirectional": send close_notify; resolves once it is written to the
+   *   transport (SSL_shutdown returned 0, or 1 if the peer's came first);
+   * - "bidirectional": then read until the peer's close_notify (SSL_read to
+   *   ZERO_RETURN; data arriving first still goes to `readable`) and call
+   *   SSL_shutdown again for its 1;
+   * - "quiet": no alert at all (SSL_set_quiet_shutdown; returns 1).
+   * Never after a fatal error; never a second close_notify. The transport is
+   * closed afterwards.
+   */
+  shutdown(options: { mode?: ShutdownMode; keepTransport?: boolean } = {}): Promise<ShutdownReport> {
+    const mode = options.mode ?? "bidirectional";
+    if (mode !== "unidirectional" && mode !== "bidirectional" && mode !== "quiet") {
+      return Promise.reject(new TypeError(`shutdown mode must be "unidirectional", "bidirectional" or "quiet"`));
+    }
+    const previous = this.#shutdownRunning ?? Promise.resolve(undefined);
+    const run = previous.then(() => this.#shutdown(mode, options.keepTransport === true));
+    this.#shutdownRunning = run.catch(() => undefined as never);
+    return run;
+  }
+
+  async #shutdown(mode: ShutdownMode, keepTransport: boolean): Promise<ShutdownReport> {
+    this.#inShutdown = true;
+    try {
+      return await this.#shutdownSteps(mode, keepTransport);
+    } catch (e) {
+      await this.#fail(e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    } finally {
+      this.#inShutdown = false;
+    }
+  }
+
+  async #shutdownSteps(mode: ShutdownMode, keepTransport: boolean): Promise<ShutdownReport> {
+    const conn = this.#conn;
+    const steps: ShutdownStep[] = [];
+    if (this.#fatal) throw this.#fatal; // "don't call SSL_shutdown after a fatal error"
+    if (this.#ending) return { mode, ret: this.#ending.ending === "clean" ? 1 : 0, steps, ending: this.#ending.ending };
+    const sd = async (): Promise<ShutdownStep> => {
+      const r = await this.#drive(() => conn.shutdown());
+      const step: ShutdownStep = { call: "SSL_shutdown", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState };
+      steps.push(step);
+      return step;
+    };
+    if (mode === "quiet") {
+      conn.quietShutdown = true;
+      const s = await sd();
+      await this.#finish("one-way");
+      return { mode, ret: s.ret, steps, ending: "one-way" };
+    }
+    let last: ShutdownStep | undefined;
+    if (!this.#sentCloseNotify) {
+      last = await sd();
+      if (last.ret < 0) {
+        await this.#fail(last.failure ?? new OpenSSLError(`SSL_shutdown failed: ${last.error}`, []));
+        throw this.#fatal;
+      }
+      this.#sentCloseNotify = true;
+    }
+    if (mode === "unidirectional") {
+      const ret = last?.ret ?? (this.#peerClosed ? 1 : 0);
+      if (this.#peerClosed) await this.#finish("clean");
+      else if (!keepTransport) await this.#finish("one-way");
+      return { mode, ret, steps, ending: this.#endingSoFar() ?? "one-way" };
+    }
+    // bidirectional: read up to the peer's close_notify (scenario 7), delivering data first
+    while (!this.#peerClosed && !this.#fatal) {
+      const r = await this.#drive(() => conn.read(CHUNK));
+      steps.push({ call: "SSL_read", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState,
+        ...(r.ret > 0 ? { bytes: r.ret } : {}) });
+      if (r.ret > 0) {
+        if (!this.#readableDone) this.#readController.enqueue(r.data);
+        continue;
+      }
+      this.#onReadEnd(r);
+      if (r.error !== "zero_return") throw this.#fatal ?? r.failure;
+    }
+    // The 1: unless OpenSSL cleared SENT (scenario 16), where another call would send a second close_notify.
+    if (conn.shutdownState.sent) last = await sd();
+    await this.#finish(conn.closeNotifyReceived > 0 ? "clean" : "truncated");
+    return { mode, ret: last?.ret ?? 1, steps, ending: this.#endingSoFar()! };
+  }
+
+  #endingSoFar(): Ending | undefined {
+    return this.#ending?.ending;
+  }
+
+  /** A fatal error: no more SSL calls; errors the streams and closes the transport. */
+  async #fail(error: Error, abortTransport = false): Promise<void> {
+    if (this.#ending) return;
+    this.#fatal ??= error;
+    if (!this.#readableDone) {
+      this.#readableDone = true;
+      this.#readController.error(error);
+    }
+    await this.#finish(error instanceof TlsTruncationError ? "truncated" : "error", error, abortTransport);
+  }
+
+  /**
+   * Closes the transport once (gracefully, so bytes already written, such as
+   * a fatal alert, still arrive; aborted only when the application aborted
+   * `writable`), records how the connection ended, frees the SSL object.
+   */
+  async #finish(ending: Ending, error?: Error, abortTransport = false): Promise<void> {
+    if (this.#ending) return;
+    const state = this.#conn.shutdownState;
+    this.#ending = { ending, state, ...(error ? { error } : {}) };
+    if (abortTransport) {
+      await this.#writer.abort(error).catch(() => {});
+    } else {
+      await this.#writer.close().catch(() => {});
+    }
+    await this.#reader.cancel().catch(() => {});
+    this.#conn.dispose();
+    this.#ownedContext?.dispose();
+    this.#resolveClosed(this.#ending);
+  }
+
+  /**
+   * Ends the connection at once, without close_notify: the transport is
+   * closed (what the peer sees is a truncation).
+   */
+  async destroy(reason?: Error): Promise<void> {
+    await this.#fail(reason ?? new Error("the TLS socket was destroyed"));
+  }
+
+  /**
+   * A Node Duplex over this socket (Node only), for code that wants a
+   * net.Socket-like stream: http clients, database drivers.
+   */
+  toNodeDuplex(): import("node:stream").Duplex {
+    const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+    if (!getBuiltin) throw new TypeError("toNodeDuplex() needs Node's stream module (Node >= 20.16)");
+    const { Duplex } = getBuiltin("node:stream") as typeof import("node:stream");
+    return Duplex.fromWeb({ readable: this.readable, writable: this.writable } as never);
+  }
+}

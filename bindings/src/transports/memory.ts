@@ -1,0 +1,15 @@
+/**
+ * Two transports joined back to back, in memory: what one writes, the other
+ * reads. Closing a writable ends the other side's readable (a half-close);
+ * aborting it errors the other side's readable (a reset).
+ */
+import type { Transport } from "./types.js";
+
+export function memoryPair(): [Transport, Transport] {
+  const ab = new TransformStream<Uint8Array, Uint8Array>();
+  const ba = new TransformStream<Uint8Array, Uint8Array>();
+  return [
+    { readable: ba.readable, writable: ab.writable },
+    { readable: ab.readable, writable: ba.writable },
+  ];
+}

@@ -1,0 +1,85 @@
+/**
+ * Node `net.Socket` (or any Node duplex socket) as a Transport.
+ *
+ * The socket must allow half-open connections (`allowHalfOpen: true`):
+ * otherwise Node ends our side as soon as the peer's FIN arrives, before
+ * TLS has had its say. connectTcp() creates one that does.
+ */
+import type { Transport } from "./types.js";
+
+/** The subset of net.Socket used here. */
+export interface NodeSocketLike {
+  on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
+  on(event: "end", fn: () => void): unknown;
+  on(event: "error", fn: (e: Error) => void): unknown;
+  on(event: "close", fn: (hadError: boolean) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  write(chunk: Uint8Array, cb: (err?: Error | null) => void): boolean;
+  end(cb?: () => void): unknown;
+  destroy(error?: Error): unknown;
+  readonly allowHalfOpen?: boolean;
+  readonly destroyed?: boolean;
+}
+
+export function fromNodeSocket(socket: NodeSocketLike): Transport {
+  let ended = false;
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      socket.on("data", (chunk) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        // backpressure: stop reading the socket while the consumer is behind
+        if ((controller.desiredSize ?? 1) <= 0) socket.pause();
+      });
+      socket.on("end", () => {
+        ended = true;
+        controller.close();
+      });
+      socket.on("error", (e) => {
+        if (!ended) {
+          ended = true;
+          controller.error(e);
+        }
+      });
+      socket.on("close", (hadError) => {
+        if (!ended && !hadError) {
+          ended = true;
+          controller.error(new Error("the socket closed before its end"));
+        }
+      });
+    },
+    pull() {
+      socket.resume();
+    },
+    cancel() {
+      socket.destroy();
+    },
+  }, { highWaterMark: 4 });
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        socket.write(chunk, (err) => (err ? reject(err) : resolve()));
+      });
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        socket.end(() => resolve());
+      });
+    },
+    abort(reason) {
+      socket.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
+  return { readable, writable };
+}
+
+/** Opens a TCP connection (Node's net, half-open allowed) and returns it as a Transport. */
+export async function connectTcp(host: string, port: number): Promise<Transport> {
+  const net = await import("node:net");
+  const socket = net.connect({ host, port, allowHalfOpen: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  return fromNodeSocket(socket);
+}

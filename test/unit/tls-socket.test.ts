@@ -1,0 +1,218 @@
+// TlsSocket over in-memory and TCP transports, against itself and against
+// Node's own tls (native OpenSSL) as the peer.
+import { once } from "node:events";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CertificateVerificationError, OpenSSL, TlsSocket, TlsTruncationError, connectTcp, fromNodeSocket, memoryPair,
+} from "../../bindings/src/index.js";
+import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
+import { selfSigned } from "../helpers/pki.js";
+
+let ossl: OpenSSL;
+beforeAll(async () => {
+  ossl = await OpenSSL.load();
+});
+
+async function readAll(readable: ReadableStream<Uint8Array>): Promise<string> {
+  let out = "";
+  for await (const chunk of readable) out += str(chunk);
+  return out;
+}
+
+function pairOfSockets(serverOptions = {}, clientOptions = {}) {
+  const [a, b] = memoryPair();
+  const id = identity();
+  const server = TlsSocket.accept(b, { openssl: ossl, cert: id.certPem, key: id.keyPem, ...serverOptions });
+  const client = TlsSocket.connect(a, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME, ...clientOptions });
+  return Promise.all([client, server]);
+}
+
+describe("TlsSocket in memory", () => {
+  it("handshakes, exchanges data, and closes both ways: 0, the peer's close_notify, 1", async () => {
+    const [client, server] = await pairOfSockets();
+    expect(client.info.group).toBe("X25519MLKEM768");
+    const w = client.writable.getWriter();
+    await w.write(text("hello"));
+    const sr = server.readable.getReader();
+    expect(str((await sr.read()).value!)).toBe("hello");
+    // the server echoes, then ends its side when the client's close_notify arrives
+    const serverDone = (async () => {
+      const sw = server.writable.getWriter();
+      await sw.write(text("world"));
+      expect((await sr.read()).done).toBe(true);
+      await sw.close(); // our close_notify in reply
+    })();
+    w.releaseLock();
+    const reader = client.readable.getReader();
+    expect(str((await reader.read()).value!)).toBe("world");
+    reader.releaseLock();
+    const report = await client.shutdown({ mode: "bidirectional" });
+    await serverDone;
+    expect(report.steps.map((s) => `${s.call} ${s.ret} ${s.error}`)).toEqual([
+      "SSL_shutdown 0 none", "SSL_read 0 zero_return", "SSL_shutdown 1 none",
+    ]);
+    expect(report.ret).toBe(1);
+    expect(report.ending).toBe("clean");
+    expect((await client.closed).ending).toBe("clean");
+    expect((await server.closed).ending).toBe("clean");
+  });
+
+  it("unidirectional: resolves with 0 once close_notify is written, then closes the transport (one-way)", async () => {
+    const [client, server] = await pairOfSockets();
+    const report = await client.shutdown({ mode: "unidirectional" });
+    expect(report).toMatchObject({ ret: 0, ending: "one-way" });
+    expect(report.steps).toHaveLength(1);
+    expect(await readAll(server.readable)).toBe(""); // server saw close_notify: a clean end of its readable
+    expect((await client.closed).state).toEqual({ sent: true, received: false });
+  });
+
+  it("quiet: nothing is sent; the peer sees truncation", async () => {
+    const [client, server] = await pairOfSockets();
+    const report = await client.shutdown({ mode: "quiet" });
+    expect(report).toMatchObject({ ret: 1 });
+    await expect(readAll(server.readable)).rejects.toBeInstanceOf(TlsTruncationError);
+    expect((await server.closed).ending).toBe("truncated");
+  });
+
+  it("a transport that ends without close_notify errors the readable with TlsTruncationError", async () => {
+    const [client, server] = await pairOfSockets();
+    await server.writable.getWriter().write(text("partial"));
+    await server.destroy(); // aborts the transport: no close_notify
+    const reader = client.readable.getReader();
+    expect(str((await reader.read()).value!)).toBe("partial");
+    await expect(reader.read()).rejects.toBeInstanceOf(TlsTruncationError);
+    const info = await client.closed;
+    expect(info.ending).toBe("truncated");
+  });
+
+  it("with ignoreUnexpectedEof the same ends the readable normally, and the ending says truncated", async () => {
+    const [client, server] = await pairOfSockets({}, { ignoreUnexpectedEof: true });
+    await server.destroy();
+    expect(await readAll(client.readable)).toBe("");
+    await client.shutdown({ mode: "bidirectional" }).catch(() => {});
+    expect((await client.closed).ending).not.toBe("clean");
+  });
+
+  it("reports a certificate verification failure as CertificateVerificationError; the server gets the alert", async () => {
+    const [a, b] = memoryPair();
+    const id = identity();
+    const [client, server] = await Promise.allSettled([
+      TlsSocket.connect(a, { openssl: ossl, ca: selfSigned("other.test").certPem, servername: SERVER_NAME }),
+      TlsSocket.accept(b, { openssl: ossl, cert: id.certPem, key: id.keyPem }),
+    ]);
+    expect(client.status).toBe("rejected");
+    const e = (client as PromiseRejectedResult).reason as CertificateVerificationError;
+    expect(e, String(e) + " cause: " + String((e as Error).cause)).toBeInstanceOf(CertificateVerificationError);
+    expect(e.verifyResultString).toBe("self-signed certificate");
+    expect(e.depth).toBe(0);
+    expect(e.subject).toBe(`/CN=${SERVER_NAME}`);
+    expect(server.status).toBe("rejected");
+    expect(String((server as PromiseRejectedResult).reason.message)).toMatch(/alert/);
+  });
+
+  it("moves 1 MiB each way intact", async () => {
+    const [client, server] = await pairOfSockets();
+    const big = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);
+    const echo = (async () => {
+      const w = server.writable.getWriter();
+      for await (const chunk of server.readable) await w.write(chunk);
+      await w.close();
+    })();
+    const sent = (async () => {
+      const w = client.writable.getWriter();
+      for (let at = 0; at < big.length; at += 40_000) await w.write(big.subarray(at, at + 40_000));
+      await w.close();
+    })();
+    const got: Uint8Array[] = [];
+    for await (const chunk of client.readable) got.push(chunk);
+    await Promise.all([echo, sent]);
+    expect(Buffer.concat(got).equals(Buffer.from(big))).toBe(true);
+    expect((await client.closed).ending).toBe("clean");
+  });
+});
+
+describe("TlsSocket against Node's tls over TCP (native OpenSSL as the peer)", () => {
+  const id = identity();
+  let server: tls.Server;
+  let port = 0;
+  const received: string[] = [];
+  beforeAll(async () => {
+    server = tls.createServer({ cert: id.certPem, key: id.keyPem }, (s) => {
+      let data = "";
+      s.on("data", (d) => (data += d));
+      s.on("end", () => received.push(data));
+      s.pipe(s); // echo; ends (close_notify + FIN) after the client's close_notify
+      s.on("error", () => {});
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    port = (server.address() as net.AddressInfo).port;
+  });
+  afterAll(() => server.close());
+
+  it("36: echo, then a bidirectional close that Node answers: SSL_shutdown 0 ... 1, clean", async () => {
+    const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", port), {
+      openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+    });
+    expect(socket.info.protocol).toBe("TLSv1.3");
+    const w = socket.writable.getWriter();
+    await w.write(text("ping over tcp"));
+    w.releaseLock();
+    const r = socket.readable.getReader();
+    expect(str((await r.read()).value!)).toBe("ping over tcp");
+    r.releaseLock();
+    const report = await socket.shutdown({ mode: "bidirectional" });
+    expect(report.ret).toBe(1);
+    expect(report.steps[0]).toMatchObject({ call: "SSL_shutdown", ret: 0 });
+    expect(report.steps.at(-1)).toMatchObject({ call: "SSL_shutdown", ret: 1 });
+    expect((await socket.closed).ending).toBe("clean");
+  });
+
+  it("36: Node destroy() mid-stream is reported as truncation", async () => {
+    const killer = tls.createServer({ cert: id.certPem, key: id.keyPem }, (s) => {
+      s.write("bye", () => s.destroy());
+    });
+    killer.listen(0, "127.0.0.1");
+    await once(killer, "listening");
+    const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", (killer.address() as net.AddressInfo).port), {
+      openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+    });
+    const r = socket.readable.getReader();
+    expect(str((await r.read()).value!)).toBe("bye");
+    await expect(r.read()).rejects.toBeInstanceOf(TlsTruncationError);
+    expect((await socket.closed).ending).toBe("truncated");
+    killer.close();
+  });
+
+  it("works as a Node Duplex (toNodeDuplex) for Node code", async () => {
+    const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", port), {
+      openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+    });
+    const duplex = socket.toNodeDuplex();
+    duplex.end("via duplex");
+    let got = "";
+    for await (const chunk of duplex) got += chunk;
+    expect(got).toBe("via duplex");
+    expect((await socket.closed).ending).toBe("clean");
+  });
+
+  it("accepts a connection from Node's tls client (server role)", async () => {
+    const listener = net.createServer({ allowHalfOpen: true }, async (raw) => {
+      const s = await TlsSocket.accept(fromNodeSocket(raw), { openssl: ossl, cert: id.certPem, key: id.keyPem });
+      const w = s.writable.getWriter();
+      for await (const chunk of s.readable) await w.write(chunk);
+      await w.close();
+    });
+    listener.listen(0, "127.0.0.1");
+    await once(listener, "listening");
+    const client = tls.connect({ host: "127.0.0.1", port: (listener.address() as net.AddressInfo).port, ca: id.certPem, servername: SERVER_NAME });
+    await once(client, "secureConnect");
+    client.end("from node");
+    let got = "";
+    for await (const chunk of client) got += chunk;
+    expect(got).toBe("from node");
+    listener.close();
+  });
+});
