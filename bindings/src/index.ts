@@ -40,3 +40,4 @@ export {
 } from "./tls-socket.js";
 export { memoryPair } from "./transports/memory.js";
 export { fromNodeSocket, connectTcp } from "./transports/node.js";
+export { fromWebSocket, connectWebSocket, WebSocketClosedError, type WebSocketLike } from "./transports/websocket.js";

@@ -1,0 +1,222 @@
+// The WebSocket-to-TCP tunnel: its refusals and limits, byte-exact relaying
+// with ordered endings, and TLS through it (TlsSocket over a WebSocket to
+// Node's tls server).
+import { once } from "node:events";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import {
+  OpenSSL, TlsSocket, TlsTruncationError, WebSocketClosedError, connectWebSocket,
+} from "../../bindings/src/index.js";
+import { createTunnel, parseDestination, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
+import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
+
+async function listen(server: net.Server): Promise<number> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** Opens a raw ws client; resolves with its messages and close code/reason once closed. */
+function wsSession(url: string, send: (ws: WebSocket) => void = () => {}, headers?: Record<string, string>) {
+  return new Promise<{ data: Buffer; code: number; reason: string }>((resolve) => {
+    const ws = new WebSocket(url, { headers });
+    const chunks: Buffer[] = [];
+    ws.on("open", () => send(ws));
+    ws.on("message", (d: Buffer) => chunks.push(d));
+    ws.on("close", (code, reason) => resolve({ data: Buffer.concat(chunks), code, reason: reason.toString() }));
+    ws.on("error", () => {});
+  });
+}
+
+const logs: string[] = [];
+let tunnel: Tunnel;
+let echoPort = 0;
+let echo: net.Server;
+
+beforeAll(async () => {
+  // echoes, and closes (FIN) when the client does
+  echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on("data", (d) => s.write(d));
+    s.on("end", () => s.end());
+    s.on("error", () => {});
+  });
+  echoPort = await listen(echo);
+  tunnel = await createTunnel({ allow: [`127.0.0.1:${echoPort}`, "localhost:*"], log: (l) => logs.push(l), maxConnections: 4 });
+});
+afterAll(async () => {
+  await tunnel.close();
+  echo.close();
+});
+
+describe("destinations", () => {
+  it("parses /<host>:<port>, IPv6 in brackets; rejects anything else", () => {
+    expect(parseDestination("/example.org:443")).toEqual({ host: "example.org", port: 443 });
+    expect(parseDestination("/[::1]:8443")).toEqual({ host: "::1", port: 8443 });
+    for (const bad of ["/", "/example.org", "/example.org:0", "/example.org:70000", "/a b:1", "/%zz:1", "/user@host:1"]) {
+      expect(parseDestination(bad), bad).toBeNull();
+    }
+  });
+
+  it("refuses a destination that is not allowed: close 1008 with the reason, and a log line", async () => {
+    const r = await wsSession(`${tunnel.url}/127.0.0.1:22`);
+    expect(r.code).toBe(1008);
+    expect(r.reason).toBe("destination not allowed: 127.0.0.1:22");
+    expect(logs.some((l) => l.includes("refused (1008): destination not allowed: 127.0.0.1:22"))).toBe(true);
+  });
+
+  it("refuses a malformed path (1008)", async () => {
+    const r = await wsSession(`${tunnel.url}/no-port-here`);
+    expect(r.code).toBe(1008);
+    expect(r.reason).toMatch(/malformed destination/);
+  });
+
+  it("reports a destination that cannot be reached (4002)", async () => {
+    const closed = net.createServer();
+    const port = await listen(closed);
+    closed.close();
+    await once(closed, "close");
+    const t = await createTunnel({ allow: [`127.0.0.1:${port}`] });
+    const r = await wsSession(`${t.url}/127.0.0.1:${port}`);
+    expect(r.code).toBe(4002);
+    expect(r.reason).toMatch(/ECONNREFUSED/);
+    await t.close();
+  });
+
+  it("refuses by Origin when origins are configured", async () => {
+    const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`], origins: ["http://good.test"] });
+    expect((await wsSession(`${t.url}/127.0.0.1:${echoPort}`, undefined, { Origin: "http://evil.test" })).code).toBe(1008);
+    const ok = await wsSession(`${t.url}/127.0.0.1:${echoPort}`, (ws) => { ws.send(Buffer.from("hi")); ws.close(1000); }, { Origin: "http://good.test" });
+    expect(ok.code).toBe(1000);
+    await t.close();
+  });
+});
+
+describe("limits", () => {
+  it("refuses beyond maxConnections (1013)", async () => {
+    const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`], maxConnections: 1 });
+    const first = new WebSocket(`${t.url}/127.0.0.1:${echoPort}`);
+    await once(first, "open");
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await wsSession(`${t.url}/127.0.0.1:${echoPort}`);
+    expect(second.code).toBe(1013);
+    first.close();
+    await t.close();
+  });
+
+  it("closes an idle connection (1001)", async () => {
+    const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`], idleTimeoutMs: 200 });
+    const r = await wsSession(`${t.url}/127.0.0.1:${echoPort}`);
+    expect(r).toMatchObject({ code: 1001, reason: "idle timeout" });
+    await t.close();
+  });
+
+  it("refuses a frame larger than maxFrameBytes (1009)", async () => {
+    const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`], maxFrameBytes: 1024 });
+    const r = await wsSession(`${t.url}/127.0.0.1:${echoPort}`, (ws) => ws.send(Buffer.alloc(4096)));
+    expect(r.code).toBe(1009);
+    await t.close();
+  });
+});
+
+describe("relaying", () => {
+  it("WebSocket -> TCP: every byte arrives before the FIN that the normal WebSocket close causes", async () => {
+    const payload = Buffer.alloc(300_000).map((_, i) => i % 251);
+    const got: Buffer[] = [];
+    const sink = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on("data", (d) => got.push(d));
+      s.on("end", () => s.end());
+    });
+    const port = await listen(sink);
+    const ended = new Promise<void>((resolve) => sink.on("connection", (s) => s.on("end", resolve)));
+    const t = await createTunnel({ allow: [`127.0.0.1:${port}`] });
+    await wsSession(`${t.url}/127.0.0.1:${port}`, (ws) => {
+      for (let at = 0; at < payload.length; at += 50_000) ws.send(payload.subarray(at, at + 50_000));
+      ws.close(1000);
+    });
+    await ended;
+    expect(Buffer.concat(got).equals(payload)).toBe(true);
+    await t.close();
+    sink.close();
+  });
+
+  it("TCP -> WebSocket: every byte arrives before the close 1000 that the peer's FIN causes", async () => {
+    const payload = Buffer.alloc(300_000).map((_, i) => (i * 7) % 251);
+    const source = net.createServer((s) => s.end(payload));
+    const port = await listen(source);
+    const t = await createTunnel({ allow: [`127.0.0.1:${port}`] });
+    const r = await wsSession(`${t.url}/127.0.0.1:${port}`);
+    expect(r.code).toBe(1000);
+    expect(r.data.equals(payload)).toBe(true);
+    await t.close();
+    source.close();
+  });
+
+  it("relays an echo both ways", async () => {
+    const r = await wsSession(`${tunnel.url}/127.0.0.1:${echoPort}`, (ws) => {
+      ws.send(Buffer.from("echo me"));
+      ws.once("message", () => ws.close(1000));
+    });
+    expect(r.data.toString()).toBe("echo me");
+  });
+
+  it("a TCP reset is reported as close 4001, not as a normal end", async () => {
+    const rst = net.createServer((s) => {
+      // (after a moment: in one process, a reset could otherwise beat the connect callback)
+      setTimeout(() => s.write("partial", () => s.resetAndDestroy()), 50);
+    });
+    const port = await listen(rst);
+    const t = await createTunnel({ allow: [`127.0.0.1:${port}`] });
+    const r = await wsSession(`${t.url}/127.0.0.1:${port}`);
+    expect(r.code, r.reason).toBe(4001);
+    expect(r.reason).toMatch(/ECONNRESET/);
+    await t.close();
+    rst.close();
+  });
+});
+
+describe("TLS through the tunnel", () => {
+  const id = identity();
+  let server: tls.Server;
+  let port = 0;
+  let t: Tunnel;
+  let ossl: OpenSSL;
+  beforeAll(async () => {
+    ossl = await OpenSSL.load();
+    server = tls.createServer({ cert: id.certPem, key: id.keyPem }, (s) => {
+      s.pipe(s);
+      s.on("error", () => {});
+    });
+    port = await listen(server);
+    t = await createTunnel({ allow: [`127.0.0.1:${port}`] });
+  });
+  afterAll(async () => {
+    await t.close();
+    server.close();
+  });
+
+  it("TlsSocket over a WebSocket: echo and a clean bidirectional close", async () => {
+    const transport = await connectWebSocket(`${t.url}/127.0.0.1:${port}`, { WebSocket: WebSocket as never });
+    const socket = await TlsSocket.connect(transport, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME });
+    const w = socket.writable.getWriter();
+    await w.write(text("through the tunnel"));
+    w.releaseLock();
+    const r = socket.readable.getReader();
+    expect(str((await r.read()).value!)).toBe("through the tunnel");
+    r.releaseLock();
+    const report = await socket.shutdown({ mode: "bidirectional" });
+    expect(report).toMatchObject({ ret: 1, ending: "clean" });
+  });
+
+  it("a killed TCP connection is truncation, with the WebSocket close as the cause", async () => {
+    const transport = await connectWebSocket(`${t.url}/127.0.0.1:${port}`, { WebSocket: WebSocket as never });
+    const socket = await TlsSocket.connect(transport, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME });
+    t.killAll();
+    const reader = socket.readable.getReader();
+    const e = await reader.read().catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(TlsTruncationError);
+    expect((e as Error).cause).toBeInstanceOf(WebSocketClosedError);
+    expect((await socket.closed).ending).toBe("truncated");
+  });
+});
