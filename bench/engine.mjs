@@ -3,12 +3,21 @@
 // handshakes on new connections, 16 KiB client-to-server bulk transfer),
 // driven through bindings/dist (the compiled engine) instead of C, so the
 // difference between the two rows is the cost of the bindings.
+//
+// createBench() sets the contexts up once; its slice functions can then be
+// called again and again, which bench/compare.mjs does, alternating them
+// with the C code's slices in one process. Like the C functions, each slice
+// returns the work it did (handshakes, or plaintext bytes), stopping at the
+// first whole unit past `seconds`; the caller does the timing.
+//
+// Standalone: node bench/engine.mjs  (BENCH_SECONDS, BENCH_CERT_PEM and
+// BENCH_KEY_PEM from the environment) prints one JSON line of rates.
 import { OpenSSL } from "../bindings/dist/index.js";
 import { HOST } from "./cert.mjs";
 
 const CHUNK = 16384;
-const BULK_LIMIT = 64 << 20;
-const MAX_HANDSHAKES = 1_000_000;
+const BULK_LIMIT = 64 << 20;     // a bulk slice stops after 64 MiB ...
+const MAX_HANDSHAKES = 1_000_000; // ... a handshake slice after this many (or the time)
 const MAX_FLIGHTS = 16;
 const WARMUP_SECONDS = 0.3;
 
@@ -57,58 +66,60 @@ function connection(cctx, sctx, resume, keep) {
   return out;
 }
 
-function rate(cctx, sctx, resume, seconds) {
-  let t0 = now();
-  while (now() - t0 < WARMUP_SECONDS) connection(cctx, sctx, resume, false);
-  t0 = now();
-  let n = 0, t;
+/** Connections completed in about `seconds` (at least one), bounded by count. */
+function connections(cctx, sctx, resume, seconds) {
+  const t0 = now();
+  let n = 0;
   do {
     connection(cctx, sctx, resume, false);
     n++;
-    t = now() - t0;
-  } while (t < seconds && n < MAX_HANDSHAKES);
-  return n / t;
+  } while (now() - t0 < seconds && n < MAX_HANDSHAKES);
+  return n;
 }
 
-function bulk(ossl, base, suite, seconds) {
+/** One connection per suite, on contexts limited to that suite, kept from slice to slice. */
+function bulkConnection(ossl, base, suite) {
   const cctx = ossl.createContext({ ...base.client, ciphersuites: suite });
   const sctx = ossl.createContext({ ...base.server, ciphersuites: suite });
   const c = cctx.createConnection({ servername: HOST });
   const s = sctx.createConnection();
   handshake(c, s);
   if (c.info.cipher !== suite) fail(`negotiated ${c.info.cipher}, not ${suite}`);
-  const chunk = new Uint8Array(CHUNK).fill(0x5a);
-  let moved = 0, warm = 0, timing = false, t0 = now(), t;
-  for (;;) {
+  return { c, s, dispose() { cctx.dispose(); sctx.dispose(); } };
+}
+
+const chunk = new Uint8Array(CHUNK).fill(0x5a);
+// The server reads into one reused buffer, as the C program reads into rbuf.
+const received = new Uint8Array(CHUNK);
+
+/** Client-to-server plaintext bytes moved in about `seconds` (or 64 MiB). */
+function transfer({ c, s }, seconds) {
+  const t0 = now();
+  let moved = 0;
+  do {
     const w = c.write(chunk);
     if (w.ret !== CHUNK) fail("write", w);
     pump(c, s);
     for (;;) {
-      const r = s.read(CHUNK);
+      const r = s.readInto(received);
       if (r.ret <= 0) {
         if (r.error !== "want_read") fail("read", r);
         break;
       }
       moved += r.ret;
     }
-    t = now() - t0;
-    if (!timing) {
-      if (t >= WARMUP_SECONDS || ++warm >= 256) {
-        timing = true;
-        moved = 0;
-        t0 = now();
-      }
-    } else if (moved >= BULK_LIMIT || t >= seconds) {
-      break;
-    }
-  }
-  cctx.dispose();
-  sctx.dispose();
-  return moved / 1e6 / t;
+  } while (now() - t0 < seconds && moved < BULK_LIMIT);
+  return moved;
 }
 
-/** @returns {Promise<{group: string, full_hs_per_s: number, resumed_hs_per_s: number, aes128gcm_MBps: number, chacha20_MBps: number}>} */
-export async function run({ certPem, keyPem, seconds = 2, group = "X25519MLKEM768" }) {
+/**
+ * The engine's side of the workload, set up once: a fresh module instance,
+ * client and server contexts for `group`, a checked first handshake and a
+ * session to resume.
+ * @returns {Promise<{ group: string, full(s: number): number, resumed(s: number): number,
+ *   bulk(suite: string, s: number): number, dispose(): void }>}
+ */
+export async function createBench({ certPem, keyPem, group = "X25519MLKEM768" }) {
   const ossl = await OpenSSL.instantiate();
   const tls13 = { minVersion: "TLSv1.3", maxVersion: "TLSv1.3", groups: group };
   const base = {
@@ -130,21 +141,58 @@ export async function run({ certPem, keyPem, seconds = 2, group = "X25519MLKEM76
     c.dispose();
     s.dispose();
   }
-
-  const full = rate(cctx, sctx, undefined, seconds);
   const session = connection(cctx, sctx, undefined, true);
   if (!session.resumable) fail("no resumable session");
-  const resumed = rate(cctx, sctx, session, seconds);
-  session.dispose();
-  const aes = bulk(ossl, base, "TLS_AES_128_GCM_SHA256", seconds);
-  const chacha = bulk(ossl, base, "TLS_CHACHA20_POLY1305_SHA256", seconds);
-  cctx.dispose();
-  sctx.dispose();
-  return { group, full_hs_per_s: full, resumed_hs_per_s: resumed, aes128gcm_MBps: aes, chacha20_MBps: chacha };
+
+  const bulks = new Map();
+  return {
+    group,
+    full: (seconds) => connections(cctx, sctx, undefined, seconds),
+    resumed: (seconds) => connections(cctx, sctx, session, seconds),
+    bulk(suite, seconds) {
+      let b = bulks.get(suite);
+      if (!b) bulks.set(suite, (b = bulkConnection(ossl, base, suite)));
+      return transfer(b, seconds);
+    },
+    dispose() {
+      for (const b of bulks.values()) b.dispose();
+      session.dispose();
+      cctx.dispose();
+      sctx.dispose();
+    },
+  };
 }
 
-// Standalone (as bench/run.mjs runs it): the certificate from the
-// environment, or a new one; prints the result as one JSON line.
+/** Rate of one slice function: a warm-up, then one timed run of `seconds`. */
+function timed(fn, seconds) {
+  fn(WARMUP_SECONDS); // untimed, so the timed part runs optimized code
+  const t0 = now();
+  const work = fn(seconds);
+  return work / (now() - t0);
+}
+
+/**
+ * The whole workload once, each figure from one run of `seconds` (no
+ * interleaving: bench/compare.mjs is the comparison with the C code).
+ * @returns {Promise<{group: string, full_hs_per_s: number, resumed_hs_per_s: number, aes128gcm_MBps: number, chacha20_MBps: number}>}
+ */
+export async function run({ certPem, keyPem, seconds = 2, group = "X25519MLKEM768" }) {
+  const b = await createBench({ certPem, keyPem, group });
+  try {
+    return {
+      group,
+      full_hs_per_s: timed(b.full, seconds),
+      resumed_hs_per_s: timed(b.resumed, seconds),
+      aes128gcm_MBps: timed((s) => b.bulk("TLS_AES_128_GCM_SHA256", s), seconds) / 1e6,
+      chacha20_MBps: timed((s) => b.bulk("TLS_CHACHA20_POLY1305_SHA256", s), seconds) / 1e6,
+    };
+  } finally {
+    b.dispose();
+  }
+}
+
+// Standalone: the certificate from the environment, or a new one; prints
+// the result as one JSON line.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { makeCert } = await import("./cert.mjs");
   const cert = process.env.BENCH_CERT_PEM

@@ -1,33 +1,38 @@
-// `make bench`, part one: TLS 1.3 handshake rates and bulk throughput, in one
-// run, for
+// `make bench`: TLS 1.3 handshake rates and bulk throughput, in one run, for
 //   - native Node tls          (bench/native-node.mjs: Node's own OpenSSL, TCP on 127.0.0.1)
 //   - C program, wasm OpenSSL  (bench/c/bench.c on this project's wasm OpenSSL, memory BIOs)
-//   - TypeScript engine        (bench/engine.mjs, when it exists: the same shape of result)
+//   - TypeScript engine        (bench/engine.mjs: the same workload through bindings/dist)
 // then the ratios between them. The C program is the ceiling for the engine:
 // the same wasm OpenSSL and the same memory-BIO transport, without JavaScript
 // in between.
 //
-//   node bench/run.mjs   BENCH_SECONDS=2 (default): seconds per measurement
-//                        BENCH_ROUNDS=3 (default): rounds; each figure is the best of them
+// This machine's speed drifts by 25-40% between runs and within one, so the
+// C program and the engine are measured together, in one child process,
+// in short interleaved slices (bench/compare.mjs), and the engine/C ratio
+// is the median of the per-pair ratios. Native Node tls cannot be sliced
+// that way (it is asynchronous, over sockets); it is measured on its own
+// afterwards, so the ratios against it still carry the drift.
+//
+//   node bench/run.mjs   BENCH_SECONDS=2 (default): seconds of measurement per side and figure
+//                        BENCH_SLICE=0.25 (default): seconds per interleaved slice
 //                        BENCH_ENGINE=path: the engine module (default bench/engine.mjs)
 //
-// Needs the cached OpenSSL build (wasm/build/openssl-prefix, made by `make`).
-// Builds bench/build/bench.cjs with emcc when it is missing or stale.
-// Output: the table on stdout, and bench/build/results.json.
+// Needs the cached OpenSSL build (wasm/build/openssl-prefix) and bindings/dist
+// (both made by `make`). Builds bench/build/bench.{mjs,wasm} with emcc when
+// missing or stale. Output: the table on stdout, and bench/build/results.json.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCModule } from "./c-module.mjs";
 import { makeCert } from "./cert.mjs";
-import { run as runNative } from "./native-node.mjs";
+import { pickGroup, run as runNative } from "./native-node.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const at = (p) => join(root, p);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SLICE = Number(process.env.BENCH_SLICE ?? 0.25);
 const BUILD_DIR = at("bench/build");
-const PROGRAM = join(BUILD_DIR, "bench.cjs");
-const BUILD_STAMP = join(BUILD_DIR, "bench.cmd"); // the emcc command line of the current build
 const ENGINE = process.env.BENCH_ENGINE ? resolve(process.env.BENCH_ENGINE) : at("bench/engine.mjs");
 
 const METRICS = [
@@ -42,94 +47,25 @@ function fail(message) {
   process.exit(1);
 }
 
-// ---- building the C program -------------------------------------------------
-
-// wasm/link-flags.txt makes the shipped module a library (an ES-module
-// factory with an export list). These of its flags do not fit a program with
-// a main(); every other flag (optimization, memory, BigInt, no filesystem,
-// the getentropy() library, ...) is used as is, so the C program runs the
-// same OpenSSL code the same way.
-const LIBRARY_ONLY = [
-  /^-sMODULARIZE=/, /^-sEXPORT_ES6=/, /^-sEXPORT_NAME=/, /^-sENVIRONMENT=/, /^--no-entry$/,
-  /^-sEXIT_RUNTIME=/, /^-sEXPORTED_FUNCTIONS=/, /^-sEXPORTED_RUNTIME_METHODS=/,
-  /^--pre-js=/, // an ES-module fix; our output is CommonJS, which has __dirname
-];
-const PROGRAM_FLAGS = [
-  "-sENVIRONMENT=node",
-  "-sEXIT_RUNTIME=1", // main's return value becomes the exit code
-  // the wasm inside the .js: Emscripten 3.1.6 would otherwise fetch() it
-  // under Node 20 (fetch exists there), which cannot read a file path
-  "-sSINGLE_FILE=1",
-];
-
-function linkFlags() {
-  return readFileSync(at("wasm/link-flags.txt"), "utf8")
-    .split("\n")
-    .map((line) => line.replace(/#.*/, "").trim())
-    .filter(Boolean)
-    .flatMap((line) => line.split(/\s+/))
-    .filter((flag) => !LIBRARY_ONLY.some((re) => re.test(flag)));
-}
-
-function buildProgram() {
-  const prefixFile = at("wasm/build/openssl-prefix");
-  if (!existsSync(prefixFile)) fail("no OpenSSL build yet (wasm/build/openssl-prefix): run `make` first");
-  const prefix = readFileSync(prefixFile, "utf8").trim();
-  const libs = [`${prefix}/lib/libssl.a`, `${prefix}/lib/libcrypto.a`];
-  const out = join(BUILD_DIR, "bench.js");
-  const args = [`-I${prefix}/include`, "bench/c/bench.c", ...libs, ...linkFlags(), ...PROGRAM_FLAGS, "-o", out];
-  const command = JSON.stringify(args);
-
-  const inputs = ["bench/c/bench.c", "wasm/library.js", "wasm/link-flags.txt"].map(at).concat(libs);
-  const stale = !existsSync(PROGRAM)
-    || !existsSync(BUILD_STAMP)
-    || readFileSync(BUILD_STAMP, "utf8") !== command
-    || inputs.some((f) => statSync(f).mtimeMs > statSync(PROGRAM).mtimeMs);
-  if (!stale) return;
-
-  console.error("bench: building bench/build/bench.cjs (emcc, about 15 s)");
-  mkdirSync(BUILD_DIR, { recursive: true });
-  const r = spawnSync("emcc", args, {
-    cwd: root,
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, NODE_PATH: process.env.NODE_PATH || "/usr/share/nodejs" }, // emcc's JS optimizer needs Debian's acorn
-  });
-  if (r.error || r.status !== 0) fail(`emcc failed (${r.error?.message ?? `exit ${r.status}`})`);
-  // package.json says "type": "module", so Node would load a .js here as an
-  // ES module; Emscripten's Node output is CommonJS.
-  renameSync(out, PROGRAM);
-  writeFileSync(BUILD_STAMP, command);
-}
-
-function runProgram({ certPem, keyPem }, extra = []) {
-  const r = spawnSync(process.execPath, [PROGRAM, certPem, keyPem, `--seconds=${SECONDS}`, ...extra], {
+// The C program and the engine, interleaved, in a fresh process: the same
+// start-up state every run, and nothing left over from native's sockets.
+function runCompare({ certPem, keyPem }, hsGroup) {
+  const r = spawnSync(process.execPath, [at("bench/compare.mjs")], {
     encoding: "utf8",
-    timeout: (SECONDS * 6 + 30) * 1000, // four measurements and warm-ups, with room to spare
+    stdio: ["ignore", "pipe", "inherit"], // its progress lines go straight to our stderr
+    env: {
+      ...process.env, BENCH_CERT_PEM: certPem, BENCH_KEY_PEM: keyPem, BENCH_SECONDS: String(SECONDS),
+      BENCH_SLICE: String(SLICE), BENCH_HS_GROUP: hsGroup, BENCH_ENGINE: ENGINE,
+    },
+    // warm-ups, 4 figures x 2 sides, the extra handshake row: ~11 x SECONDS + 8 s; room to spare
+    timeout: (SECONDS * 25 + 60) * 1000,
   });
-  if (r.error || r.status !== 0) {
-    process.stderr.write(r.stderr ?? "");
-    fail(`bench.cjs ${extra.join(" ")} failed (${r.error?.message ?? `exit ${r.status}`})`);
-  }
-  const line = r.stdout.trim().split("\n").pop();
+  if (r.error || r.status !== 0) fail(`bench/compare.mjs failed (${r.error?.message ?? `exit ${r.status}`})`);
   try {
-    return JSON.parse(line);
+    return JSON.parse(r.stdout.trim().split("\n").pop());
   } catch {
-    fail(`bench.cjs printed no JSON: ${r.stdout}`);
+    fail(`bench/compare.mjs printed no JSON: ${r.stdout}`);
   }
-}
-
-// The engine in a child process, like the C program: same start-up state.
-function runEngine({ certPem, keyPem }) {
-  const r = spawnSync(process.execPath, [ENGINE], {
-    encoding: "utf8",
-    env: { ...process.env, BENCH_CERT_PEM: certPem, BENCH_KEY_PEM: keyPem, BENCH_SECONDS: String(SECONDS) },
-    timeout: (SECONDS * 6 + 30) * 1000,
-  });
-  if (r.error || r.status !== 0) {
-    process.stderr.write(r.stderr ?? "");
-    fail(`${ENGINE} failed (${r.error?.message ?? `exit ${r.status}`})`);
-  }
-  return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
 // ---- the table ----------------------------------------------------------------
@@ -137,7 +73,7 @@ function runEngine({ certPem, keyPem }) {
 const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const fmt = (v) => (num(v) === null ? "-" : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const ratio = (a, b) => (num(a) !== null && num(b) ? a / b : null);
-const fmtRatio = (r) => (r === null ? "-" : r.toFixed(2) + "x");
+const fmtRatio = (r) => (num(r) === null ? "-" : r.toFixed(2) + "x");
 
 function table(rows) {
   const label = Math.max(...rows.map((r) => r[0].length));
@@ -148,41 +84,32 @@ function table(rows) {
   for (const [name, cells] of rows) console.log(cells ? line(name, cells) : ""); // null cells: a blank line
 }
 
+/** The q-quantile of `values`, interpolated. */
+function quantile(values, q) {
+  const v = [...values].sort((a, b) => a - b);
+  const x = (v.length - 1) * q, i = Math.floor(x);
+  return i + 1 < v.length ? v[i] + (v[i + 1] - v[i]) * (x - i) : v[i];
+}
+
 // ---- main -----------------------------------------------------------------------
 
 if (!(SECONDS > 0 && SECONDS <= 30)) fail("BENCH_SECONDS must be in (0, 30]");
-buildProgram();
+if (!(SLICE >= 0.01 && SLICE <= SECONDS)) fail("BENCH_SLICE must be in [0.01, BENCH_SECONDS]");
+try {
+  buildCModule();
+} catch (e) {
+  fail(e.message);
+}
 const cert = makeCert();
 const started = Date.now();
 
-// This machine's figures move by 25-40% from run to run (2 shared cores).
-// So the C program and the engine each run in a fresh process, alternately,
-// BENCH_ROUNDS times, and each figure is the best of its rounds: like for
-// like, and the least disturbed measurement of each.
-const best = (runs) => Object.fromEntries(Object.keys(runs[0]).map((k) =>
-  [k, typeof runs[0][k] === "number" ? Math.max(...runs.map((r) => r[k] ?? -Infinity)) : runs[0][k]]));
-const hasEngine = existsSync(ENGINE);
-const cRuns = [], engineRuns = [], nativeRuns = [];
-for (let round = 1; round <= ROUNDS; round++) {
-  console.error(`bench: round ${round}/${ROUNDS}: C program on wasm OpenSSL ...`);
-  cRuns.push(runProgram(cert));
-  if (hasEngine) {
-    console.error(`bench: round ${round}/${ROUNDS}: TypeScript engine on wasm OpenSSL ...`);
-    engineRuns.push(runEngine(cert));
-  }
-  console.error(`bench: round ${round}/${ROUNDS}: native Node tls ...`);
-  nativeRuns.push(await runNative({ ...cert, seconds: SECONDS }));
-}
-const wasmC = best(cRuns);
-const native = best(nativeRuns);
-const engine = hasEngine ? best(engineRuns) : null;
-// Node 20's OpenSSL (3.0) has no X25519MLKEM768: also time the C program's
-// handshakes with the group native used, so that ratio is like for like.
-let wasmCSameGroup = null;
-if (native.group !== wasmC.group) {
-  console.error(`bench: C program on wasm OpenSSL, ${native.group} handshakes ...`);
-  wasmCSameGroup = runProgram(cert, [`--group=${native.group}`, "--only=hs"]);
-}
+// Node 20's OpenSSL (3.0) has no X25519MLKEM768: the C program also times
+// its handshakes with the group native uses, so that ratio is like for like.
+const nativeGroup = pickGroup();
+const cmp = runCompare(cert, nativeGroup);
+const { c: wasmC, engine, cSameGroup: wasmCSameGroup, paired, drift } = cmp;
+console.error("bench: native Node tls ...");
+const native = await runNative({ ...cert, seconds: SECONDS });
 
 const cells = (r) => METRICS.map(([k]) => fmt(r[k]));
 const ratios = (a, b) => METRICS.map(([k]) => fmtRatio(ratio(a[k], b[k])));
@@ -191,31 +118,33 @@ const rows = [
   [`C program on wasm OpenSSL (${wasmC.group})`, cells(wasmC)],
 ];
 if (wasmCSameGroup) rows.push([`C program on wasm OpenSSL (${wasmCSameGroup.group})`, cells(wasmCSameGroup)]);
-if (engine) rows.push([`TypeScript engine on wasm OpenSSL (${engine.group ?? "?"})`, cells(engine)]);
+rows.push([`TypeScript engine on wasm OpenSSL (${engine.group})`, cells(engine)]);
 rows.push(["", null]);
 rows.push(["ratio wasm-C / native", ratios(wasmC, native)]);
 if (wasmCSameGroup) rows.push([`ratio wasm-C / native, both ${native.group}`, ratios(wasmCSameGroup, native)]);
-if (engine) {
-  rows.push(["ratio engine / native", ratios(engine, native)]);
-  rows.push(["ratio engine / C program", ratios(engine, wasmC)]);
-}
+rows.push(["ratio engine / native", ratios(engine, native)]);
+rows.push([`ratio engine / C program, median of ${cmp.pairs} pairs`, METRICS.map(([k]) => fmtRatio(paired[k].median))]);
+rows.push(["ratio engine / C program, totals", METRICS.map(([k]) => fmtRatio(paired[k].total))]);
+// How far the pairs scatter, and how much the machine drifted meanwhile:
+// wide drift with a narrow middle half is the interleaving doing its job.
+rows.push(["  middle half of the pair ratios", METRICS.map(([k]) =>
+  `${quantile(paired[k].ratios, 0.25).toFixed(2)}-${quantile(paired[k].ratios, 0.75).toFixed(2)}`)]);
+rows.push(["  C program, fastest/slowest slice", METRICS.map(([k]) => fmtRatio(drift[k]))]);
 
-console.log(`\nTLS 1.3, ECDSA P-256 certificate, best of ${ROUNDS} rounds of ${SECONDS} s per figure, MB = 10^6 bytes, 16 KiB writes client->server`);
+console.log(`\nTLS 1.3, ECDSA P-256 certificate, MB = 10^6 bytes, 16 KiB writes client->server`);
+console.log(`C program and engine: one process, ${cmp.pairs} interleaved pairs of ${SLICE} s slices per figure `
+  + `(figures: total work / total time); native: on its own, ${SECONDS} s per figure`);
 table(rows);
-if (engine) {
-  // "Within 15%": the engine reaches at least 85% of the C program (being
-  // faster than it also counts).
-  const verdicts = METRICS.map(([k, title]) => {
-    const r = ratio(engine[k], wasmC[k]);
-    return `${title} ${r === null ? "n/a" : r >= 0.85 ? "yes" : "NO"} (${fmtRatio(r)})`;
-  });
-  console.log(`\nengine within 15% of the C program (engine/C >= 0.85): ${verdicts.join(", ")}`);
-} else {
-  console.log("\n(no bench/engine.mjs yet: the TypeScript engine row is left out)");
-}
+// "Within 15%": the engine reaches at least 85% of the C program (being
+// faster than it also counts), judged on the median of the paired ratios.
+const verdicts = METRICS.map(([k, title]) => {
+  const r = num(paired[k].median);
+  return `${title} ${r === null ? "n/a" : r >= 0.85 ? "yes" : "NO"} (${fmtRatio(r)})`;
+});
+console.log(`\nengine within 15% of the C program (engine/C >= 0.85, median of paired slices): ${verdicts.join(", ")}`);
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 writeFileSync(join(BUILD_DIR, "results.json"), JSON.stringify({
-  seconds: SECONDS, rounds: ROUNDS, node: process.version, nodeOpenSSL: process.versions.openssl,
-  native, wasmC, wasmCSameGroup, engine, runs: { native: nativeRuns, wasmC: cRuns, engine: engineRuns },
+  seconds: SECONDS, slice: SLICE, pairs: cmp.pairs, node: process.version, nodeOpenSSL: process.versions.openssl,
+  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices,
 }, null, 2) + "\n");

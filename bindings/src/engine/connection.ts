@@ -384,20 +384,33 @@ export class Connection {
    * @see https://docs.openssl.org/3.5/man3/SSL_read/
    */
   read(max = 16384): ReadResult {
-    const { ossl } = this;
-    const ssl = this.ptr;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError("read: max must be a positive integer");
     const n = Math.min(max, MAX_IO);
-    const io = ossl.ensureIO(n);
-    ossl.ffi.ERR_clear_error();
-    const ret = ossl.ffi.SSL_read(ssl, io as AnyPtr, n);
-    if (ret > 0) {
-      const h = ossl.heap;
-      const data = h.slice(io, io + ret);
-      h.fill(0, io, io + ret); // plaintext does not linger in the scratch buffer
-      return { ret, error: "none", data };
-    }
-    return { ...this.#result(ret, "read failed"), data: EMPTY };
+    const io = this.ossl.ensureIO(n);
+    const r = this.#read(io, n);
+    return { ...r, data: r.ret > 0 ? this.ossl.heap.slice(io, io + r.ret) : EMPTY };
+  }
+
+  /**
+   * SSL_read into `target` (no allocation): `ret` is the byte count written
+   * to its start, or 0 / -1 as for read().
+   */
+  readInto(target: Uint8Array): Result {
+    if (!(target instanceof Uint8Array) || target.length === 0) throw new TypeError("readInto: expected a non-empty Uint8Array");
+    const n = Math.min(target.length, MAX_IO);
+    const io = this.ossl.ensureIO(n);
+    const r = this.#read(io, n);
+    if (r.ret > 0) target.set(this.ossl.heap.subarray(io, io + r.ret));
+    return r;
+  }
+
+  /** SSL_read into the shared scratch buffer (wiped when it is replaced or freed). */
+  #read(io: number, n: number): Result {
+    const ssl = this.ptr;
+    const { ffi } = this.ossl;
+    ffi.ERR_clear_error();
+    const ret = ffi.SSL_read(ssl, io as AnyPtr, n);
+    return ret > 0 ? { ret, error: "none" } : this.#result(ret, "read failed");
   }
 
   /**
@@ -415,7 +428,6 @@ export class Connection {
     ossl.heap.set(data, io);
     ossl.ffi.ERR_clear_error();
     const ret = ossl.ffi.SSL_write(ssl, io as AnyPtr, data.length);
-    ossl.heap.fill(0, io, io + data.length);
     return this.#result(ret, "write failed");
   }
 

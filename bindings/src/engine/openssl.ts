@@ -135,8 +135,9 @@ export class OpenSSL {
 
   /**
    * @internal The shared I/O scratch buffer, at least `n` bytes (callers stay
-   * within MAX_IO). Reused by every read, write, feed and drain; wiped
-   * before it is replaced.
+   * within MAX_IO). Reused by every read, write, feed and drain, so no call
+   * on the data path allocates heap memory; it holds plaintext between
+   * calls and is wiped (OPENSSL_cleanse) before it is replaced or freed.
    */
   ensureIO(n: number): number {
     if (n > this.#ioSize) {
