@@ -11,6 +11,7 @@ need=(
   "clang-14:clang-14"
   "brotli:brotli"        # make size
   "openssl:openssl"      # test PKI and the s_server/s_client peers
+  "gnutls-cli:gnutls-bin" # the gnutls-serv/gnutls-cli peers
   "patch:patch"
   "apt-get:apt"
 )

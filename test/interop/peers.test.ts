@@ -1,0 +1,227 @@
+// Interop with TLS implementations no one here wrote: Debian's OpenSSL
+// command line (s_server / s_client) and GnuTLS (gnutls-serv / gnutls-cli),
+// SHUTDOWN.md scenarios 34, 35, 37 and 38, for TLS 1.2 and 1.3, in the
+// client role both directly over TCP and through the WebSocket tunnel.
+// (Scenario 36, Node's tls, is in test/unit/tls-socket.test.ts.)
+import { createHash } from "node:crypto";
+import * as net from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import {
+  OpenSSL, TlsSocket, TlsTruncationError, connectTcp, connectWebSocket, fromNodeSocket,
+  type ProtocolVersion, type Transport,
+} from "../../bindings/src/index.js";
+import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
+import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
+import { freePort, identityFiles, killAllPeers, startPeer, stdoutLength, type Peer } from "../helpers/peers.js";
+
+let ossl: OpenSSL;
+let tunnel: Tunnel;
+const id = identity();
+const files = identityFiles(id);
+beforeAll(async () => {
+  ossl = await OpenSSL.load();
+  tunnel = await createTunnel({ allow: ["127.0.0.1:*"] });
+});
+afterAll(() => tunnel.close());
+afterEach(() => killAllPeers());
+
+const MiB = 1 << 20;
+/** 1 MiB of digits and newlines: no byte s_server would take as a command. */
+function payload(seed: number): Buffer {
+  const b = Buffer.alloc(MiB);
+  let x = seed;
+  for (let i = 0; i < b.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = i % 64 === 63 ? 10 : 48 + ((x >>> 16) % 10);
+  }
+  return b;
+}
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+type Via = "tcp" | "tunnel";
+async function transportTo(port: number, via: Via): Promise<Transport> {
+  return via === "tcp"
+    ? connectTcp("127.0.0.1", port)
+    : connectWebSocket(`${tunnel.url}/127.0.0.1:${port}`, { WebSocket: WebSocket as never });
+}
+
+async function readBytes(reader: ReadableStreamDefaultReader<Uint8Array>, n: number): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  let got = 0;
+  while (got < n) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    got += value.length;
+  }
+  return Buffer.concat(parts);
+}
+
+const VERSIONS: ProtocolVersion[] = ["TLSv1.2", "TLSv1.3"];
+const flag = (v: ProtocolVersion) => (v === "TLSv1.3" ? "-tls1_3" : "-tls1_2");
+
+for (const version of VERSIONS) {
+  for (const via of ["tcp", "tunnel"] as Via[]) {
+    describe(`openssl s_server, ${version}, ${via === "tcp" ? "direct TCP" : "through the tunnel"}`, () => {
+      const sServer = async (extra: string[] = []): Promise<{ peer: Peer; port: number }> => {
+        const port = await freePort();
+        const peer = await startPeer("openssl", ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", files.cert,
+          "-key", files.key, "-naccept", "1", flag(version), ...extra], /ACCEPT/);
+        return { peer, port };
+      };
+      const connect = async (port: number) => TlsSocket.connect(await transportTo(port, via), {
+        openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+      });
+
+      it("34: 1 MiB each way intact; we close first, s_server answers: SSL_shutdown 0, then 1 (clean)", async () => {
+        const { peer, port } = await sServer();
+        const socket = await connect(port);
+        expect(socket.info.protocol).toBe(version);
+        const up = payload(1), down = payload(2);
+        const w = socket.writable.getWriter();
+        await w.write(up);
+        w.releaseLock();
+        // s_server prints what it receives on stdout, and sends what it reads on stdin
+        const printed = await stdoutLength(peer, MiB);
+        expect(printed.includes(up)).toBe(true);
+        peer.proc.stdin.write(down);
+        const reader = socket.readable.getReader();
+        const got = await readBytes(reader, MiB);
+        expect(sha256(got)).toBe(sha256(down));
+        reader.releaseLock();
+        const report = await socket.shutdown({ mode: "bidirectional" });
+        expect(report.steps[0]).toMatchObject({ call: "SSL_shutdown", ret: 0 });
+        expect(report).toMatchObject({ ret: 1, ending: "clean" });
+      });
+
+      it("34: s_server -www closes cleanly after its response: we see ZERO_RETURN, and our SSL_shutdown returns 1", async () => {
+        const { port } = await sServer(["-www"]);
+        const socket = await connect(port);
+        const w = socket.writable.getWriter();
+        await w.write(text("GET / HTTP/1.0\r\n\r\n"));
+        w.releaseLock();
+        let body = "";
+        for await (const chunk of socket.readable) body += str(chunk);
+        expect(body).toMatch(/^HTTP\/1\.0 200 ok/);
+        const report = await socket.shutdown({ mode: "unidirectional" });
+        expect(report.ret).toBe(1);
+        expect((await socket.closed).ending).toBe("clean");
+      });
+
+      it("34: s_server killed mid-stream is reported as truncation", async () => {
+        const { peer, port } = await sServer();
+        const socket = await connect(port);
+        peer.proc.stdin.write(payload(3).subarray(0, 1000));
+        const reader = socket.readable.getReader();
+        expect((await reader.read()).value!.length).toBeGreaterThan(0);
+        peer.kill("SIGKILL");
+        let error: unknown;
+        for (;;) {
+          try {
+            if ((await reader.read()).done) break;
+          } catch (e) {
+            error = e;
+            break;
+          }
+        }
+        expect(error).toBeInstanceOf(TlsTruncationError);
+        expect((await socket.closed).ending).toBe("truncated");
+      });
+    });
+
+    describe(`gnutls-serv --echo, ${version}, ${via === "tcp" ? "direct TCP" : "through the tunnel"}`, () => {
+      it("38: 1 MiB echoed intact, then a clean two-way close", async () => {
+        const port = await freePort();
+        await startPeer("gnutls-serv", ["--echo", "-p", String(port), "--x509certfile", files.cert, "--x509keyfile", files.key,
+          "--priority", version === "TLSv1.3" ? "NORMAL:-VERS-ALL:+VERS-TLS1.3" : "NORMAL:-VERS-ALL:+VERS-TLS1.2"], /listening/);
+        const socket = await TlsSocket.connect(await transportTo(port, via), { openssl: ossl, ca: id.certPem, servername: SERVER_NAME });
+        expect(socket.info.protocol).toBe(version);
+        const data = payload(4);
+        const w = socket.writable.getWriter();
+        const reader = socket.readable.getReader();
+        const echoed = readBytes(reader, MiB);
+        for (let at = 0; at < data.length; at += 16384) await w.write(data.subarray(at, at + 16384));
+        w.releaseLock();
+        expect(sha256(await echoed)).toBe(sha256(data));
+        reader.releaseLock();
+        const report = await socket.shutdown({ mode: "bidirectional" });
+        expect(report).toMatchObject({ ret: 1, ending: "clean" });
+      });
+    });
+  }
+
+  describe(`our server, ${version}`, () => {
+    /** Listens once on a free port; hands the accepted TlsSocket to `serve`. */
+    async function ourServer(serve: (s: TlsSocket) => Promise<void>): Promise<{ port: number; done: Promise<void>; close: () => void }> {
+      const port = await freePort();
+      let finish!: (e?: unknown) => void;
+      const done = new Promise<void>((resolve, reject) => (finish = (e) => (e ? reject(e) : resolve())));
+      const server = net.createServer({ allowHalfOpen: true }, (raw) => {
+        TlsSocket.accept(fromNodeSocket(raw), { openssl: ossl, cert: id.certPem, key: id.keyPem, minVersion: version, maxVersion: version })
+          .then(serve).then(() => finish(), finish);
+      });
+      server.listen(port, "127.0.0.1");
+      await new Promise((r) => server.once("listening", r));
+      return { port, done, close: () => server.close() };
+    }
+
+    it("35: openssl s_client -ign_eof: we write, SSL_shutdown 0; it replies with its close_notify; our second SSL_shutdown 1", async () => {
+      let report: Awaited<ReturnType<TlsSocket["shutdown"]>> | undefined;
+      const srv = await ourServer(async (s) => {
+        const w = s.writable.getWriter();
+        await w.write(text("hello s_client\n"));
+        w.releaseLock();
+        report = await s.shutdown({ mode: "bidirectional" });
+      });
+      const client = await startPeer("openssl", ["s_client", "-connect", `127.0.0.1:${srv.port}`, "-CAfile", files.cert,
+        "-servername", SERVER_NAME, "-verify_hostname", SERVER_NAME, "-ign_eof", flag(version)]);
+      await srv.done;
+      await client.exited;
+      expect(client.stdout().toString()).toContain("hello s_client");
+      expect(client.stdout().toString()).toMatch(/Verify return code: 0 \(ok\)/);
+      expect(report!.steps.filter((st) => st.call === "SSL_shutdown").map((st) => st.ret)).toEqual([0, 1]);
+      expect(report!.ending).toBe("clean");
+      srv.close();
+    });
+
+    it("37: gnutls-cli closing on stdin EOF: we see ZERO_RETURN (its close_notify), then our SSL_shutdown returns 1", async () => {
+      let got = "";
+      let report: Awaited<ReturnType<TlsSocket["shutdown"]>> | undefined;
+      const srv = await ourServer(async (s) => {
+        for await (const chunk of s.readable) got += str(chunk);
+        report = await s.shutdown({ mode: "unidirectional" });
+      });
+      const cli = await startPeer("gnutls-cli", ["-p", String(srv.port), "--x509cafile", files.cert,
+        "--verify-hostname", SERVER_NAME, "127.0.0.1"]);
+      cli.proc.stdin.end("hello from gnutls-cli\n");
+      await srv.done;
+      expect(got).toBe("hello from gnutls-cli\n");
+      expect(report!.ret).toBe(1);
+      expect(report!.ending).toBe("clean");
+      cli.kill();
+      srv.close();
+    });
+
+    it("37: when we close first, gnutls-cli exits without replying: our wait for its close_notify ends in unexpected EOF", async () => {
+      let failure: unknown;
+      let steps: string[] = [];
+      const srv = await ourServer(async (s) => {
+        const w = s.writable.getWriter();
+        await w.write(text("bye\n"));
+        w.releaseLock();
+        const report = s.shutdown({ mode: "bidirectional" });
+        failure = await report.then(() => null, (e: unknown) => e);
+        steps = [String((await s.closed).ending)];
+      });
+      const cli = await startPeer("gnutls-cli", ["-p", String(srv.port), "--x509cafile", files.cert,
+        "--verify-hostname", SERVER_NAME, "127.0.0.1"]);
+      await srv.done;
+      await cli.exited;
+      expect(cli.stdout().toString()).toContain("bye");
+      expect(failure).toBeInstanceOf(TlsTruncationError);
+      expect(steps).toEqual(["truncated"]);
+      srv.close();
+    });
+  });
+}
