@@ -11,6 +11,7 @@ export interface ModuleOverrides {
     imports: WebAssembly.Imports,
     receiveInstance: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
   ): object | false;
+  locateFile?(path: string, scriptDirectory: string): string;
   print?(text: string): void;
   printErr?(text: string): void;
   onAbort?(what: unknown): void;

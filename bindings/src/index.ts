@@ -41,3 +41,4 @@ export {
 export { memoryPair } from "./transports/memory.js";
 export { fromNodeSocket, connectTcp } from "./transports/node.js";
 export { fromWebSocket, connectWebSocket, WebSocketClosedError, type WebSocketLike } from "./transports/websocket.js";
+export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike } from "./transports/runtimes.js";

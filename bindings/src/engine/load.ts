@@ -73,6 +73,10 @@ export async function instantiate(source: WasmSource = defaultWasmURL()): Promis
         );
         return {}; // exports arrive through receiveInstance
       },
+      // Without locateFile, the generated loader computes new URL("openssl.wasm",
+      // import.meta.url) at start-up, which throws where import.meta.url is
+      // not a URL (workerd). The wasm is ours to supply anyway.
+      locateFile: (path: string) => path,
       onAbort: (what) => fail(new WasmLoadError(`openssl.wasm aborted: ${String(what)}`)),
       print: () => {},
       printErr: () => {},
