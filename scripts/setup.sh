@@ -12,6 +12,7 @@ need=(
   "brotli:brotli"        # make size
   "openssl:openssl"      # test PKI and the s_server/s_client peers
   "gnutls-cli:gnutls-bin" # the gnutls-serv/gnutls-cli peers
+  "chromium:chromium"    # browser tests (driven by playwright-core; no browser download)
   "patch:patch"
   "apt-get:apt"
 )
