@@ -186,6 +186,43 @@ describe("TlsSocket against Node's tls over TCP (native OpenSSL as the peer)", (
     killer.close();
   });
 
+  it("36: Node end() reaches us as ZERO_RETURN (the readable ends cleanly); our close completes with 1", async () => {
+    // (Node 20 sends close_notify on end() once it has read from the socket;
+    // an end() straight from the secureConnection callback closes without one,
+    // which we would rightly report as truncation.)
+    const ender = tls.createServer({ cert: id.certPem, key: id.keyPem }, (s) => s.once("data", () => s.end("all of it")));
+    ender.listen(0, "127.0.0.1");
+    await once(ender, "listening");
+    const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", (ender.address() as net.AddressInfo).port), {
+      openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+    });
+    const w = socket.writable.getWriter();
+    await w.write(text("go"));
+    w.releaseLock();
+    expect(await readAll(socket.readable)).toBe("all of it");
+    expect(socket.shutdownState).toEqual({ sent: false, received: true });
+    const report = await socket.shutdown({ mode: "unidirectional" });
+    expect(report).toMatchObject({ ret: 1, ending: "clean" });
+    ender.close();
+  });
+
+  it("36: an allowHalfOpen Node server can still write after our close_notify; we read it, then its close_notify", async () => {
+    const half = tls.createServer({ cert: id.certPem, key: id.keyPem, allowHalfOpen: true }, (s) => {
+      s.on("data", () => {});
+      s.on("end", () => s.end("written after your close_notify")); // our close_notify arrived: answer, then close
+    });
+    half.listen(0, "127.0.0.1");
+    await once(half, "listening");
+    const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", (half.address() as net.AddressInfo).port), {
+      openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+    });
+    const reading = readAll(socket.readable);
+    const report = await socket.shutdown({ mode: "bidirectional" });
+    expect(await reading).toBe("written after your close_notify");
+    expect(report).toMatchObject({ ret: 1, ending: "clean" });
+    half.close();
+  });
+
   it("works as a Node Duplex (toNodeDuplex) for Node code", async () => {
     const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", port), {
       openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
