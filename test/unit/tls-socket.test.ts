@@ -112,6 +112,39 @@ describe("TlsSocket in memory", () => {
     expect(String((server as PromiseRejectedResult).reason.message)).toMatch(/alert/);
   });
 
+  it("backpressure: a reader that does not read stops the transport being read; the writer stalls instead of memory growing", async () => {
+    const [client, server] = await pairOfSockets();
+    const w = server.writable.getWriter();
+    let written = 0;
+    const chunk = new Uint8Array(16384);
+    const writing = (async () => {
+      for (let i = 0; i < 256; i++) { // 4 MiB
+        await w.write(chunk);
+        written += chunk.length;
+      }
+      await w.close();
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const stalledAt = written;
+    expect(stalledAt).toBeLessThan(1 << 20); // far less than the 4 MiB offered
+    expect(client.connection.pendingInput).toBeLessThan(256 * 1024); // nor did it pile up inside OpenSSL
+    let got = 0;
+    for await (const c of client.readable) got += c.length;
+    await writing;
+    expect(got).toBe(4 << 20);
+  });
+
+  it("never sends a second close_notify (scenario 16): IGNORE_UNEXPECTED_EOF, our close_notify, then EOF", async () => {
+    const [client, server] = await pairOfSockets({}, { ignoreUnexpectedEof: true });
+    const shutdown = client.shutdown({ mode: "bidirectional" });
+    await server.destroy(); // the peer goes away without answering
+    const report = await shutdown;
+    expect(report.steps.filter((st) => st.call === "SSL_shutdown")).toHaveLength(1);
+    expect(client.connection.closeNotifySent).toBe(1);
+    expect(client.connection.disposed).toBe(true);
+    expect(report.ending).toBe("truncated");
+  });
+
   it("moves 1 MiB each way intact", async () => {
     const [client, server] = await pairOfSockets();
     const big = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);
