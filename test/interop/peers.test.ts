@@ -58,6 +58,11 @@ async function readBytes(reader: ReadableStreamDefaultReader<Uint8Array>, n: num
   return Buffer.concat(parts);
 }
 
+/** Reads to the end; rejects with the stream's error. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  while (!(await reader.read()).done);
+}
+
 const VERSIONS: ProtocolVersion[] = ["TLSv1.2", "TLSv1.3"];
 const flag = (v: ProtocolVersion) => (v === "TLSv1.3" ? "-tls1_3" : "-tls1_2");
 
@@ -148,6 +153,92 @@ for (const version of VERSIONS) {
         const report = await socket.shutdown({ mode: "bidirectional" });
         expect(report).toMatchObject({ ret: 1, ending: "clean" });
       });
+
+      it("gnutls-serv killed mid-stream is reported as truncation", async () => {
+        const port = await freePort();
+        const peer = await startPeer("gnutls-serv", ["--echo", "-p", String(port), "--x509certfile", files.cert, "--x509keyfile", files.key], /listening/);
+        const socket = await TlsSocket.connect(await transportTo(port, via), { openssl: ossl, ca: id.certPem, servername: SERVER_NAME });
+        const w = socket.writable.getWriter();
+        await w.write(text("echo this\n"));
+        const reader = socket.readable.getReader();
+        expect(str((await reader.read()).value!)).toContain("echo this");
+        peer.kill("SIGKILL");
+        await expect(drain(reader)).rejects.toBeInstanceOf(TlsTruncationError);
+        expect((await socket.closed).ending).toBe("truncated");
+      });
+    });
+
+    describe(`Node tls server, ${version}, ${via === "tcp" ? "direct TCP" : "through the tunnel"}`, () => {
+      /** A Node tls server for one connection, running `handle` on it. */
+      async function nodeServer(handle: (s: import("node:tls").TLSSocket) => void, allowHalfOpen = false): Promise<{ port: number; close: () => void }> {
+        const { createServer } = await import("node:tls");
+        const server = createServer({ cert: id.certPem, key: id.keyPem, minVersion: version, maxVersion: version, allowHalfOpen }, handle);
+        server.listen(0, "127.0.0.1");
+        await new Promise((r) => server.once("listening", r));
+        return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+      }
+      const connect = async (port: number) => TlsSocket.connect(await transportTo(port, via), {
+        openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
+      });
+
+      it("1 MiB each way intact, we close first (bidirectional): 0, then 1, clean", async () => {
+        const down = payload(5);
+        let received = Buffer.alloc(0);
+        const srv = await nodeServer((s) => {
+          s.on("data", (d: Buffer) => (received = Buffer.concat([received, d])));
+          s.write(down);
+          s.on("error", () => {});
+        });
+        const socket = await connect(srv.port);
+        expect(socket.info.protocol).toBe(version);
+        const up = payload(6);
+        const w = socket.writable.getWriter();
+        await w.write(up);
+        w.releaseLock();
+        const reader = socket.readable.getReader();
+        expect(sha256(await readBytes(reader, MiB))).toBe(sha256(down));
+        reader.releaseLock();
+        const report = await socket.shutdown({ mode: "bidirectional" });
+        expect(report).toMatchObject({ ret: 1, ending: "clean" });
+        expect(sha256(received)).toBe(sha256(up));
+        srv.close();
+      });
+
+      it("the server closes first (end() after reading): ZERO_RETURN, then our unidirectional close returns 1", async () => {
+        const srv = await nodeServer((s) => s.once("data", () => s.end("goodbye")));
+        const socket = await connect(srv.port);
+        const w = socket.writable.getWriter();
+        await w.write(text("hi"));
+        w.releaseLock();
+        let got = "";
+        for await (const chunk of socket.readable) got += str(chunk);
+        expect(got).toBe("goodbye");
+        expect(await socket.shutdown({ mode: "unidirectional" })).toMatchObject({ ret: 1, ending: "clean" });
+        srv.close();
+      });
+
+      it("we close unidirectionally: 0, one-way; the server saw our close_notify as a clean end", async () => {
+        let serverSawEnd!: () => void;
+        const sawEnd = new Promise<void>((r) => (serverSawEnd = r));
+        const srv = await nodeServer((s) => {
+          s.on("data", () => {});
+          s.on("end", () => serverSawEnd());
+          s.on("error", () => {});
+        }, true);
+        const socket = await connect(srv.port);
+        expect(await socket.shutdown({ mode: "unidirectional" })).toMatchObject({ ret: 0, ending: "one-way" });
+        await sawEnd;
+        srv.close();
+      });
+
+      it("the server destroyed mid-stream: truncation", async () => {
+        const srv = await nodeServer((s) => s.write("some", () => setTimeout(() => s.destroy(), 20)));
+        const socket = await connect(srv.port);
+        const reader = socket.readable.getReader();
+        expect(str((await reader.read()).value!)).toBe("some");
+        await expect(drain(reader)).rejects.toBeInstanceOf(TlsTruncationError);
+        srv.close();
+      });
     });
   }
 
@@ -182,6 +273,86 @@ for (const version of VERSIONS) {
       expect(client.stdout().toString()).toMatch(/Verify return code: 0 \(ok\)/);
       expect(report!.steps.filter((st) => st.call === "SSL_shutdown").map((st) => st.ret)).toEqual([0, 1]);
       expect(report!.ending).toBe("clean");
+      srv.close();
+    });
+
+    it("openssl s_client: 1 MiB each way intact, then s_client killed: truncation", async () => {
+      const up = payload(7), down = payload(8);
+      let received: Buffer | undefined;
+      let failure: unknown;
+      const srv = await ourServer(async (s) => {
+        // read while writing: s_client blocks on its own writes otherwise, and so would we
+        const reader = s.readable.getReader();
+        const reading = readBytes(reader, MiB);
+        const w = s.writable.getWriter();
+        await w.write(down);
+        w.releaseLock();
+        received = await reading;
+        await stdoutLength(client, MiB);
+        client.kill("SIGKILL");
+        failure = await drain(reader).then(() => null, (e: unknown) => e);
+      });
+      const client = await startPeer("openssl", ["s_client", "-connect", `127.0.0.1:${srv.port}`, "-CAfile", files.cert,
+        "-servername", SERVER_NAME, "-quiet", flag(version)]);
+      client.proc.stdin.write(up);
+      const printed = await stdoutLength(client, MiB);
+      await srv.done;
+      expect(sha256(printed.subarray(0, MiB))).toBe(sha256(down));
+      expect(sha256(received!)).toBe(sha256(up));
+      expect(failure).toBeInstanceOf(TlsTruncationError);
+      srv.close();
+    });
+
+    it("gnutls-cli: 1 MiB each way intact, then gnutls-cli killed: truncation", async () => {
+      const up = payload(9), down = payload(10);
+      let received: Buffer | undefined;
+      let failure: unknown;
+      const srv = await ourServer(async (s) => {
+        const reader = s.readable.getReader();
+        const reading = readBytes(reader, MiB);
+        const w = s.writable.getWriter();
+        await w.write(down);
+        w.releaseLock();
+        received = await reading;
+        await stdoutLength(cli, MiB);
+        cli.kill("SIGKILL");
+        failure = await drain(reader).then(() => null, (e: unknown) => e);
+      });
+      const cli = await startPeer("gnutls-cli", ["-p", String(srv.port), "--x509cafile", files.cert,
+        "--verify-hostname", SERVER_NAME, "127.0.0.1"]);
+      cli.proc.stdin.write(up);
+      const printed = await stdoutLength(cli, MiB);
+      await srv.done;
+      expect(printed.includes(down)).toBe(true);
+      expect(sha256(received!)).toBe(sha256(up));
+      expect(failure).toBeInstanceOf(TlsTruncationError);
+      srv.close();
+    });
+
+    it("Node tls client: 1 MiB each way intact; it closes first with end(): ZERO_RETURN, our close 1", async () => {
+      const up = payload(11), down = payload(12);
+      let received: Buffer | undefined;
+      let report: Awaited<ReturnType<TlsSocket["shutdown"]>> | undefined;
+      const srv = await ourServer(async (s) => {
+        const w = s.writable.getWriter();
+        await w.write(down);
+        w.releaseLock();
+        const parts: Uint8Array[] = [];
+        for await (const chunk of s.readable) parts.push(chunk);
+        received = Buffer.concat(parts);
+        report = await s.shutdown({ mode: "unidirectional" });
+      });
+      const { connect: tlsConnect } = await import("node:tls");
+      const c = tlsConnect({ host: "127.0.0.1", port: srv.port, ca: id.certPem, servername: SERVER_NAME, minVersion: version, maxVersion: version });
+      const got: Buffer[] = [];
+      c.on("data", (d: Buffer) => {
+        got.push(d);
+        if (Buffer.concat(got).length >= MiB) c.end(up);
+      });
+      await srv.done;
+      expect(sha256(Buffer.concat(got))).toBe(sha256(down));
+      expect(sha256(received!)).toBe(sha256(up));
+      expect(report).toMatchObject({ ret: 1, ending: "clean" });
       srv.close();
     });
 
