@@ -10,6 +10,7 @@ export { OpenSSL, MAX_IO, type LoadOptions } from "./engine/openssl.js";
 export { Context, type ContextOptions, type ProtocolVersion } from "./engine/context.js";
 export {
   Connection,
+  type CertificateSummary,
   type ConnectionInfo,
   type ConnectionOptions,
   type ProtocolMessage,
@@ -37,6 +38,7 @@ export {
   type ShutdownReport,
   type ShutdownStep,
   type Transport,
+  type TraceEvent,
 } from "./tls-socket.js";
 export { memoryPair } from "./transports/memory.js";
 export { fromNodeSocket, connectTcp } from "./transports/node.js";

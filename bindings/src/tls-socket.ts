@@ -12,7 +12,7 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_shutdown/
  */
 import * as C from "./generated/constants.js";
-import type { Connection, ConnectionInfo, Result, ShutdownState, VerifyDetail } from "./engine/connection.js";
+import type { CertificateSummary, Connection, ConnectionInfo, ProtocolMessage, Result, ShutdownState, VerifyDetail } from "./engine/connection.js";
 import type { Context, ContextOptions } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
 import { OpenSSL } from "./engine/openssl.js";
@@ -32,7 +32,25 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
   host?: string;
   /** Client: resume this session. */
   session?: Session;
+  /**
+   * Keep the connection's session when it ends (in `closed`), for a later
+   * resumption. The caller then owns it: dispose() it.
+   */
+  keepSession?: boolean;
+  /** Every step of the connection's life, as it happens (for timelines and logs). */
+  onTrace?: (event: TraceEvent) => void;
 }
+
+/** A step in a connection's life, reported to `onTrace`. */
+export type TraceEvent =
+  | { type: "handshake"; ms: number }
+  /** An OpenSSL call whose result matters to how the connection ends. */
+  | { type: "call"; call: "SSL_shutdown" | "SSL_read"; ret: number; error: string; reason?: string; state: ShutdownState }
+  /** An alert sent or received (close_notify is one), from OpenSSL's message callback. */
+  | { type: "alert"; direction: "sent" | "received"; level: "warning" | "fatal"; name: string }
+  /** The transport: its end of input ("eof"), an error, or our closing it. */
+  | { type: "transport"; event: "eof" | "error" | "closed" | "aborted"; detail?: string }
+  | { type: "closed"; ending: Ending; state: ShutdownState };
 
 /** How a connection ended. */
 export type Ending =
@@ -47,6 +65,8 @@ export interface CloseInfo {
   state: ShutdownState;
   /** The error, for "truncated" and "error". */
   error?: Error;
+  /** With `keepSession`: the session as it ended (resumable only after a clean end). Dispose it. */
+  session?: Session;
 }
 
 export type ShutdownMode = "unidirectional" | "bidirectional" | "quiet";
@@ -101,6 +121,17 @@ export class CertificateVerificationError extends TlsHandshakeError {
 
 const CHUNK = 16384;
 
+/** A user callback that must not break the socket if it throws. */
+function safe<T>(fn: (e: T) => void): (e: T) => void {
+  return (e) => {
+    try {
+      fn(e);
+    } catch (err) {
+      console.error("openssl-wasm: an onTrace callback threw", err);
+    }
+  };
+}
+
 export class TlsSocket {
   /** Connects as a client: resolves once the handshake completed. */
   static connect(transport: Transport, options: TlsSocketOptions = {}): Promise<TlsSocket> {
@@ -116,7 +147,7 @@ export class TlsSocket {
     if (!transport || !(transport.readable instanceof ReadableStream) || !(transport.writable instanceof WritableStream)) {
       throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
     }
-    const { context, openssl, servername, host, session, ...contextOptions } = options;
+    const { context, openssl, servername, host, session, keepSession, onTrace, ...contextOptions } = options;
     let ctx = context;
     let ownsContext = false;
     if (ctx) {
@@ -127,14 +158,26 @@ export class TlsSocket {
       ownsContext = true;
     }
     let conn: Connection;
+    const trace = onTrace ? safe(onTrace) : undefined;
     try {
-      conn = ctx.createConnection({ servername, host, session, trace: true });
+      conn = ctx.createConnection({
+        servername, host, session, trace: true,
+        ...(trace ? {
+          onMessage: (m: ProtocolMessage) => {
+            if (m.alert) {
+              trace({ type: "alert", direction: m.direction, level: m.alert.level === 2 ? "fatal" : "warning", name: m.alert.name });
+            }
+          },
+        } : {}),
+      });
     } catch (e) {
       if (ownsContext) ctx.dispose();
       throw e;
     }
-    const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined);
+    const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined, trace, keepSession === true);
+    const started = Date.now();
     await socket.#handshake();
+    trace?.({ type: "handshake", ms: Date.now() - started });
     return socket;
   }
 
@@ -166,9 +209,15 @@ export class TlsSocket {
   /** Settles once the connection is over (never rejects), with how it ended. */
   readonly closed: Promise<CloseInfo>;
 
-  private constructor(transport: Transport, conn: Connection, ownedContext: Context | undefined) {
+  readonly #trace: ((e: TraceEvent) => void) | undefined;
+  readonly #keepSession: boolean;
+
+  private constructor(transport: Transport, conn: Connection, ownedContext: Context | undefined,
+    trace: ((e: TraceEvent) => void) | undefined, keepSession: boolean) {
     this.#conn = conn;
     this.#ownedContext = ownedContext;
+    this.#trace = trace;
+    this.#keepSession = keepSession;
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -193,6 +242,11 @@ export class TlsSocket {
   /** What the handshake negotiated. */
   get info(): ConnectionInfo {
     return this.#conn.info;
+  }
+
+  /** The certificate chain the peer sent (see Connection.peerChain). */
+  get peerChain(): CertificateSummary[] {
+    return this.#conn.peerChain;
   }
 
   /** SSL_get_shutdown. */
@@ -238,6 +292,7 @@ export class TlsSocket {
       ({ value, done }) => {
         if (done) {
           this.#inputEnded = true;
+          this.#trace?.({ type: "transport", event: "eof" });
           this.#conn.transportClosed(); // every received byte was fed: EOF from here on
         } else {
           this.#conn.feed(toBytes(value));
@@ -246,6 +301,7 @@ export class TlsSocket {
       (e: unknown) => {
         this.#inputEnded = true;
         this.#transportError = e;
+        this.#trace?.({ type: "transport", event: "error", detail: String((e as Error)?.message ?? e) });
         this.#conn.transportClosed();
       },
     ).finally(() => {
@@ -309,8 +365,16 @@ export class TlsSocket {
     this.#onReadEnd(r);
   }
 
+  /** Reports an OpenSSL call to onTrace. */
+  #traceCall(call: "SSL_shutdown" | "SSL_read", r: Result): void {
+    if (!this.#trace) return;
+    this.#trace({ type: "call", call, ret: r.ret, error: r.error, state: this.#conn.shutdownState,
+      ...(r.failure ? { reason: r.failure.reasonString } : {}) });
+  }
+
   /** A read that returned <= 0: the peer's close_notify, truncation, or a fatal error. */
   #onReadEnd(r: Result): void {
+    if (!this.#inShutdown) this.#traceCall("SSL_read", r); // shutdown() reports its own reads
     const controller = this.#readController;
     if (r.error === "zero_return") {
       this.#peerClosed = true;
@@ -392,6 +456,7 @@ export class TlsSocket {
       const r = await this.#drive(() => conn.shutdown());
       const step: ShutdownStep = { call: "SSL_shutdown", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState };
       steps.push(step);
+      this.#traceCall("SSL_shutdown", r);
       return step;
     };
     if (mode === "quiet") {
@@ -420,6 +485,7 @@ export class TlsSocket {
       const r = await this.#drive(() => conn.read(CHUNK));
       steps.push({ call: "SSL_read", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState,
         ...(r.ret > 0 ? { bytes: r.ret } : {}) });
+      this.#traceCall("SSL_read", r);
       if (r.ret > 0) {
         if (!this.#readableDone) this.#readController.enqueue(r.data);
         continue;
@@ -456,15 +522,18 @@ export class TlsSocket {
   async #finish(ending: Ending, error?: Error, abortTransport = false): Promise<void> {
     if (this.#ending) return;
     const state = this.#conn.shutdownState;
-    this.#ending = { ending, state, ...(error ? { error } : {}) };
+    const session = this.#keepSession ? this.#conn.session ?? undefined : undefined;
+    this.#ending = { ending, state, ...(error ? { error } : {}), ...(session ? { session } : {}) };
     if (abortTransport) {
       await this.#writer.abort(error).catch(() => {});
     } else {
       await this.#writer.close().catch(() => {});
     }
     await this.#reader.cancel().catch(() => {});
+    this.#trace?.({ type: "transport", event: abortTransport ? "aborted" : "closed" });
     this.#conn.dispose();
     this.#ownedContext?.dispose();
+    this.#trace?.({ type: "closed", ending, state });
     this.#resolveClosed(this.#ending);
   }
 

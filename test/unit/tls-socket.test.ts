@@ -145,6 +145,52 @@ describe("TlsSocket in memory", () => {
     expect(report.ending).toBe("truncated");
   });
 
+  it("traces the close step by step; reports the peer's chain; keeps the session for a resumption", async () => {
+    const [a, b] = memoryPair();
+    const id = identity();
+    const events: string[] = [];
+    const sctx = ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem });
+    const accept = (t: typeof b) => TlsSocket.accept(t, { context: sctx });
+    const [client, server] = await Promise.all([
+      TlsSocket.connect(a, {
+        openssl: ossl, ca: id.certPem, servername: SERVER_NAME, keepSession: true,
+        onTrace: (e) => events.push(e.type === "call" ? `${e.call} ${e.ret} ${e.error} sent=${e.state.sent} received=${e.state.received}`
+          : e.type === "alert" ? `${e.direction} ${e.level} ${e.name}` : e.type === "transport" ? `transport ${e.event}`
+          : e.type === "closed" ? `closed ${e.ending}` : e.type),
+      }),
+      accept(b),
+    ]);
+    expect(client.peerChain).toEqual([expect.objectContaining({ subject: `/CN=${SERVER_NAME}`, keyType: "EC", keyBits: 256 })]);
+    expect(client.peerChain[0]!.notAfter).toMatch(/GMT$/);
+    const serverSide = (async () => {
+      expect(await readAll(server.readable)).toBe("");
+      await server.shutdown({ mode: "unidirectional" });
+    })();
+    await client.shutdown({ mode: "bidirectional" });
+    await serverSide;
+    const info = await client.closed;
+    expect(events).toEqual([
+      "handshake",
+      "sent warning close notify", // inside the SSL_shutdown call, so before its result
+      "SSL_shutdown 0 none sent=true received=false",
+      "received warning close notify",
+      "SSL_read 0 zero_return sent=true received=true",
+      "SSL_shutdown 1 none sent=true received=true",
+      "transport closed",
+      "closed clean",
+    ]);
+    expect(info.session?.resumable).toBe(true);
+    // and it resumes
+    const [c2, d2] = memoryPair();
+    const [again] = await Promise.all([
+      TlsSocket.connect(c2, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME, session: info.session }),
+      accept(d2),
+    ]);
+    expect(again.info.sessionReused).toBe(true);
+    info.session!.dispose();
+    sctx.dispose();
+  });
+
   it("moves 1 MiB each way intact", async () => {
     const [client, server] = await pairOfSockets();
     const big = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);

@@ -137,8 +137,21 @@ export interface ConnectionInfo {
   /** SSL_get_verify_result and its text. */
   verifyResult: number;
   verifyResultString: string;
-  /** The peer certificate's subject and issuer (X509_NAME_oneline), if any. */
-  peerCertificate: { subject: string; issuer: string } | null;
+  /** The peer's certificate, if any. */
+  peerCertificate: CertificateSummary | null;
+}
+
+/** What a certificate says, for display. */
+export interface CertificateSummary {
+  /** X509_NAME_oneline of the subject and issuer, e.g. "/CN=example.org". */
+  subject: string;
+  issuer: string;
+  /** Validity (ASN1_TIME_print), e.g. "Nov 26 12:00:00 2026 GMT". */
+  notBefore: string;
+  notAfter: string;
+  /** Public key type (EVP_PKEY_get0_type_name: "EC", "RSA", "ED25519", ...) and size in bits. */
+  keyType: string;
+  keyBits: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -541,7 +554,7 @@ export class Connection {
     const peer = ffi.SSL_get1_peer_certificate(ssl);
     let peerCertificate: ConnectionInfo["peerCertificate"] = null;
     if (peer) {
-      peerCertificate = { subject: this.#name(ffi.X509_get_subject_name(peer)), issuer: this.#name(ffi.X509_get_issuer_name(peer)) };
+      peerCertificate = this.#summary(peer);
       ffi.X509_free(peer);
     }
     return {
@@ -555,6 +568,51 @@ export class Connection {
       verifyResultString: ossl.string(ffi.X509_verify_cert_error_string(verifyResult)),
       peerCertificate,
     };
+  }
+
+  /**
+   * The certificate chain the peer sent (SSL_get_peer_cert_chain): on a
+   * client, the server's certificate first, then its intermediates; on a
+   * server, the client's chain without its certificate.
+   */
+  get peerChain(): CertificateSummary[] {
+    const { ffi } = this.ossl;
+    const chain = ffi.SSL_get_peer_cert_chain(this.ptr);
+    if (!chain) return [];
+    const out: CertificateSummary[] = [];
+    for (let i = 0, n = ffi.sk_X509_num(chain); i < n; i++) out.push(this.#summary(ffi.sk_X509_value(chain, i)));
+    return out;
+  }
+
+  #summary(x: Ptr<"X509">): CertificateSummary {
+    const { ffi } = this.ossl;
+    const key = ffi.X509_get0_pubkey(x);
+    return {
+      subject: this.#name(ffi.X509_get_subject_name(x)),
+      issuer: this.#name(ffi.X509_get_issuer_name(x)),
+      notBefore: this.#bioText((bio) => ffi.ASN1_TIME_print(bio, ffi.X509_get0_notBefore(x))),
+      notAfter: this.#bioText((bio) => ffi.ASN1_TIME_print(bio, ffi.X509_get0_notAfter(x))),
+      keyType: key ? this.ossl.string(ffi.EVP_PKEY_get0_type_name(key)) : "",
+      keyBits: key ? ffi.EVP_PKEY_get_bits(key) : 0,
+    };
+  }
+
+  /** Text an OpenSSL printer writes into a memory BIO. */
+  #bioText(print: (bio: Ptr<"BIO">) => number): string {
+    const { ossl } = this;
+    const { ffi } = ossl;
+    const bio = ffi.BIO_new(ffi.BIO_s_mem());
+    if (!bio) return "";
+    try {
+      if (print(bio) !== 1) return "";
+      const n = ffi.BIO_ctrl_pending(bio);
+      const io = ossl.ensureIO(n);
+      if (ffi.BIO_read_ex(bio, io as AnyPtr, n, ossl.slot(0) as Ptr<"size_t">) !== 1) return "";
+      return new TextDecoder().decode(ossl.heap.subarray(io, io + ossl.u32(ossl.slot(0))));
+    } finally {
+      ffi.BIO_free(bio);
+      ffi.ERR_clear_error();
+    }
   }
 
   #name(name: Ptr<"X509_NAME">): string {
