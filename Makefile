@@ -17,7 +17,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl generate check-generated size test demo bench clean FORCE
+.PHONY: all setup openssl generate check-generated size test demo demo-build bench clean FORCE
 all: $(DIST)/openssl.mjs bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -72,10 +72,13 @@ test: check-generated
 	@$(MAKE) --no-print-directory all
 	npx vitest run
 
-# For now the demo is the smoke proof: a TLS 1.3 handshake with X25519MLKEM768
-# and a two-way shutdown inside the module (the web demo replaces it).
+# The web demo: servers, tunnel and page on loopback (web-demo/serve.mjs);
+# demo-build serves a static production build the same way.
 demo: all
-	npx vitest run test/unit/wasm-build.test.ts --reporter=verbose
+	node web-demo/serve.mjs
+
+demo-build: all
+	node web-demo/serve.mjs --static
 
 # Benchmarks in one run: native Node tls, a C program on this wasm OpenSSL
 # (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios.

@@ -197,6 +197,8 @@ export class TlsSocket {
   #readableDone = false;
   #shutdownRunning: Promise<ShutdownReport> | undefined;
   #inShutdown = false;
+  /** The readable's SSL_read in progress, if any (shutdown() lets it finish rather than race it). */
+  #pulling: Promise<Result | undefined> | null = null;
   #resolveClosed!: (info: CloseInfo) => void;
   #handshakeSettled!: () => void;
   readonly #handshaken = new Promise<void>((resolve) => (this.#handshakeSettled = resolve));
@@ -340,7 +342,8 @@ export class TlsSocket {
       error = new CertificateVerificationError(verify, conn.info.verifyResultString, conn.verifyFailure, { cause: r.failure });
     } else if (r.error === "zero_return" || r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING) {
       // Scenario 17: with IGNORE_UNEXPECTED_EOF OpenSSL says ZERO_RETURN here; it is still a failed handshake.
-      error = new TlsHandshakeError("the transport closed during the handshake", { cause: r.failure ?? this.#transportError });
+      const why = this.#transportError === undefined ? "" : `: ${(this.#transportError as Error)?.message ?? this.#transportError}`;
+      error = new TlsHandshakeError(`the transport closed during the handshake${why}`, { cause: this.#transportError ?? r.failure });
     } else {
       error = new TlsHandshakeError(`handshake failed: ${r.failure?.message ?? r.error}`, { cause: r.failure });
     }
@@ -357,12 +360,22 @@ export class TlsSocket {
       return;
     }
     if (this.#ending || this.#peerClosed) return; // nothing more will come
-    const r = await this.#drive(() => this.#conn.read(CHUNK));
-    if (r.ret > 0) {
-      controller.enqueue(r.data);
-      return;
+    const step = this.#pullStep(controller);
+    const settled = step.then((r) => r, () => undefined);
+    this.#pulling = settled;
+    try {
+      await step;
+    } finally {
+      if (this.#pulling === settled) this.#pulling = null;
     }
-    this.#onReadEnd(r);
+  }
+
+  /** One SSL_read for the readable, and what its result means. */
+  async #pullStep(controller: ReadableStreamDefaultController<Uint8Array>): Promise<Result> {
+    const r = await this.#drive(() => this.#conn.read(CHUNK));
+    if (r.ret > 0) controller.enqueue(r.data);
+    else this.#onReadEnd(r);
+    return r;
   }
 
   /** Reports an OpenSSL call to onTrace. */
@@ -374,7 +387,7 @@ export class TlsSocket {
 
   /** A read that returned <= 0: the peer's close_notify, truncation, or a fatal error. */
   #onReadEnd(r: Result): void {
-    if (!this.#inShutdown) this.#traceCall("SSL_read", r); // shutdown() reports its own reads
+    this.#traceCall("SSL_read", r);
     const controller = this.#readController;
     if (r.error === "zero_return") {
       this.#peerClosed = true;
@@ -482,21 +495,34 @@ export class TlsSocket {
     }
     // bidirectional: read up to the peer's close_notify (scenario 7), delivering data first
     while (!this.#peerClosed && !this.#fatal) {
+      if (this.#pulling) {
+        // The readable is already waiting in SSL_read: its result (data, or the
+        // peer's close_notify) is ours too; a second SSL_read would only repeat it.
+        const r = await this.#pulling;
+        if (r && r.ret <= 0) steps.push({ call: "SSL_read", ret: r.ret, error: r.error, failure: r.failure, state: this.#stateNow() });
+        continue;
+      }
       const r = await this.#drive(() => conn.read(CHUNK));
       steps.push({ call: "SSL_read", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState,
         ...(r.ret > 0 ? { bytes: r.ret } : {}) });
-      this.#traceCall("SSL_read", r);
       if (r.ret > 0) {
+        this.#traceCall("SSL_read", r); // (an ending read is traced by #onReadEnd)
         if (!this.#readableDone) this.#readController.enqueue(r.data);
         continue;
       }
       this.#onReadEnd(r);
       if (r.error !== "zero_return") throw this.#fatal ?? r.failure;
     }
+    if (this.#fatal) throw this.#fatal; // truncation or a fatal error while waiting (the readable's read found it)
     // The 1: unless OpenSSL cleared SENT (scenario 16), where another call would send a second close_notify.
     if (conn.shutdownState.sent) last = await sd();
     await this.#finish(conn.closeNotifyReceived > 0 ? "clean" : "truncated");
     return { mode, ret: last?.ret ?? 1, steps, ending: this.#endingSoFar()! };
+  }
+
+  /** SSL_get_shutdown, or what it was when the connection was freed. */
+  #stateNow(): ShutdownState {
+    return this.#conn.disposed ? this.#ending?.state ?? { sent: this.#sentCloseNotify, received: this.#peerClosed } : this.#conn.shutdownState;
   }
 
   #endingSoFar(): Ending | undefined {

@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// `make demo`: everything the web demo needs, on loopback, from one command.
+//   - a demo PKI (web-demo/pki.mjs);
+//   - real TLS servers: an openssl-wasm server (this package, in Node: TLS 1.3
+//     with X25519MLKEM768), Node's tls echo server, `openssl s_server -www`
+//     (RSA), and two that fail verification (expired, wrong host name);
+//   - the WebSocket tunnel, allowing only those servers and only the page's origin;
+//   - the page: Vite's dev server, or (--static) a production build served here.
+// Ctrl-C stops every process it started.
+//
+//   node web-demo/serve.mjs [--static] [--port 5173] [--host 127.0.0.1]
+import { spawn } from "node:child_process";
+import { createReadStream, rmSync, statSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { dirname, extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeDemoPki } from "./pki.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..");
+const lib = await import(join(root, "bindings/dist/index.js"));
+const { createTunnel } = await import(join(root, "bindings/dist/tunnel/tunnel.js"));
+
+async function listen(server, host = "127.0.0.1") {
+  server.listen(0, host);
+  await new Promise((r, j) => { server.once("listening", r); server.once("error", j); });
+  return server.address().port;
+}
+
+/** Echo lines back; "/close": answer "bye" and close cleanly first; "/kill": drop the TCP connection. */
+function echoLines(onLine) {
+  let buffer = "";
+  return (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl + 1);
+      buffer = buffer.slice(nl + 1);
+      onLine(line);
+    }
+  };
+}
+
+async function nodeEchoServer(cert) {
+  const server = tls.createServer({ cert: cert.certPem, key: cert.keyPem, ALPNProtocols: ["http/1.1", "echo"] }, (s) => {
+    s.setEncoding("utf8");
+    s.on("error", () => {});
+    s.on("data", echoLines((line) => {
+      if (line.trim() === "/close") s.end("bye\n");
+      else if (line.trim() === "/kill") s.destroy();
+      else s.write(line);
+    }));
+  });
+  return { server, port: await listen(server) };
+}
+
+async function wasmEchoServer(cert) {
+  const ossl = await lib.OpenSSL.load();
+  const context = ossl.createContext({ role: "server", cert: cert.certPem, key: cert.keyPem, alpn: ["http/1.1", "echo"] });
+  const server = net.createServer({ allowHalfOpen: true }, async (raw) => {
+    raw.on("error", () => {});
+    try {
+      const socket = await lib.TlsSocket.accept(lib.fromNodeSocket(raw), { context });
+      const writer = socket.writable.getWriter();
+      const decoder = new TextDecoder();
+      let closing = false;
+      const handle = echoLines((line) => {
+        if (closing) return;
+        if (line.trim() === "/close") {
+          closing = true;
+          writer.write(new TextEncoder().encode("bye\n")).then(() => socket.shutdown({ mode: "bidirectional" })).catch(() => {});
+        } else if (line.trim() === "/kill") {
+          closing = true;
+          raw.destroy();
+        } else {
+          writer.write(new TextEncoder().encode(line)).catch(() => {});
+        }
+      });
+      for await (const chunk of socket.readable) handle(decoder.decode(chunk, { stream: true }));
+      if (!closing) await socket.shutdown({ mode: "unidirectional" }).catch(() => {});
+    } catch {
+      raw.destroy();
+    }
+  });
+  return { server, port: await listen(server) };
+}
+
+export async function startDemo({ staticBuild = false, port = 5173, host = "127.0.0.1", log = console.log } = {}) {
+  const pki = makeDemoPki();
+  const closers = [];
+  const children = [];
+  const stop = async () => {
+    for (const c of children) c.kill("SIGTERM");
+    for (const close of closers.reverse()) await close().catch?.(() => {});
+    rmSync(pki.dir, { recursive: true, force: true });
+  };
+  try {
+    const wasm = await wasmEchoServer(pki.certs.ecdsa);
+    const node = await nodeEchoServer(pki.certs.ecdsa);
+    const expired = await nodeEchoServer(pki.certs.expired);
+    const wrong = await nodeEchoServer(pki.certs.wronghost);
+    for (const s of [wasm, node, expired, wrong]) closers.push(() => new Promise((r) => s.server.close(r)));
+
+    const probe = net.createServer();
+    const wwwPort = await listen(probe);
+    await new Promise((r) => probe.close(r));
+    const www = spawn("openssl", ["s_server", "-accept", `127.0.0.1:${wwwPort}`, "-www", "-cert", pki.certs.rsa.cert,
+      "-key", pki.certs.rsa.key, "-alpn", "http/1.1"], { stdio: ["pipe", "pipe", "pipe"] });
+    children.push(www);
+    await new Promise((resolveReady, reject) => {
+      let out = "";
+      www.stdout.on("data", (d) => { out += d; if (out.includes("ACCEPT")) resolveReady(); });
+      www.on("exit", (code) => reject(new Error(`openssl s_server exited (${code})`)));
+    });
+
+    const servers = [
+      { id: "wasm", label: "openssl-wasm server (this package in Node): TLS 1.3 with X25519MLKEM768, ECDSA", port: wasm.port, kind: "echo" },
+      { id: "node", label: "Node tls echo server (native OpenSSL 3.0), ECDSA", port: node.port, kind: "echo" },
+      { id: "www", label: "openssl s_server -www (Debian's OpenSSL 3.0), RSA-2048", port: wwwPort, kind: "www" },
+      { id: "expired", label: "expired certificate (verification fails)", port: expired.port, kind: "echo" },
+      { id: "wronghost", label: "certificate for wrong.example (host name check fails)", port: wrong.port, kind: "echo" },
+      { id: "refused", label: "a port the tunnel does not allow (refused)", port: wwwPort + 1 === wasm.port ? wwwPort + 2 : wwwPort + 1, kind: "echo" },
+    ];
+    const allowed = servers.filter((s) => s.id !== "refused");
+
+    // The tunnel checks the page's origin, known once the page's server listens.
+    let tunnel;
+
+    const config = () => ({ tunnel: tunnel.url, servers, caPem: pki.caPem, servername: "localhost" });
+    /** /api/config and POST /api/kill, for both page servers. */
+    const api = (req, res, next) => {
+      if (req.url === "/api/config") {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+        res.end(JSON.stringify(config()));
+      } else if (req.url === "/api/kill" && req.method === "POST") {
+        tunnel.killAll();
+        log("tunnel: the page asked to kill every TCP connection");
+        res.writeHead(204).end();
+      } else next();
+    };
+
+    let url;
+    if (staticBuild) {
+      const { build } = await import("vite");
+      await build(viteConfig({ logLevel: "warn" }));
+      const dist = join(here, "dist");
+      const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".svg": "image/svg+xml" };
+      const server = createHttpServer((req, res) => api(req, res, () => {
+        const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+        let file = join(dist, path === "/" ? "index.html" : path);
+        try { if (!file.startsWith(dist) || !statSync(file).isFile()) throw 0; } catch { res.writeHead(404).end("not found"); return; }
+        res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+        createReadStream(file).pipe(res);
+      }));
+      server.listen(port, host);
+      await new Promise((r, j) => { server.once("listening", r); server.once("error", j); });
+      closers.push(() => new Promise((r) => server.close(r)));
+      url = `http://${host}:${server.address().port}`;
+    } else {
+      const { createServer } = await import("vite");
+      const vite = await createServer(viteConfig({
+        logLevel: "warn",
+        server: { host, port, strictPort: false, fs: { allow: [root] } },
+        plugins: [{ name: "demo-api", configureServer: (s) => { s.middlewares.use(api); } }],
+      }));
+      await vite.listen();
+      closers.push(() => vite.close());
+      url = vite.resolvedUrls.local[0].replace(/\/$/, "");
+    }
+    const u = new URL(url);
+    tunnel = await createTunnel({
+      allow: allowed.map((s) => `127.0.0.1:${s.port}`),
+      origins: [`${u.protocol}//localhost:${u.port}`, `${u.protocol}//127.0.0.1:${u.port}`],
+      host: "127.0.0.1",
+      log: (line) => log(`tunnel: ${line}`),
+    });
+    closers.push(() => tunnel.close());
+    return { url, servers, tunnel, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+function viteConfig(extra) {
+  return {
+    root: here,
+    configFile: false,
+    resolve: { alias: { "openssl-wasm": join(root, "bindings/dist/index.js") } },
+    worker: { format: "es" },
+    build: { outDir: join(here, "dist"), emptyOutDir: true, target: "es2022" },
+    ...extra,
+  };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
+  const demo = await startDemo({ staticBuild: args.includes("--static"), port: Number(opt("--port", "5173")), host: opt("--host", "127.0.0.1") });
+  console.log(`\nopenssl-wasm demo: ${demo.url}/\n`);
+  for (const s of demo.servers) console.log(`  127.0.0.1:${s.port}  ${s.label}`);
+  console.log(`\n  tunnel ${demo.tunnel.url} (only the servers above but the last, only from the page's origin)\n  Ctrl-C stops everything.\n`);
+  let stopping = false;
+  for (const sig of ["SIGINT", "SIGTERM"]) {
+    process.on(sig, async () => {
+      if (stopping) return;
+      stopping = true;
+      await demo.stop();
+      process.exit(0);
+    });
+  }
+}
