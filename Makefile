@@ -70,6 +70,8 @@ size: $(DIST)/openssl.mjs
 # check-generated runs before the build could regenerate anything.
 test: check-generated
 	@$(MAKE) --no-print-directory all
+	npx tsc -p test
+	npx tsc -p web-demo
 	npx vitest run
 
 # The web demo: servers, tunnel and page on loopback (web-demo/serve.mjs);

@@ -276,58 +276,44 @@ for (const version of VERSIONS) {
       srv.close();
     });
 
-    it("openssl s_client: 1 MiB each way intact, then s_client killed: truncation", async () => {
-      const up = payload(7), down = payload(8);
+    /**
+     * A command-line client peer (stdin -> us, us -> stdout): 1 MiB each way,
+     * checked by SHA-256, then the peer is killed: we must see truncation.
+     */
+    async function transferThenKill(cmd: string, args: (port: number) => string[], seeds: [number, number]) {
+      const up = payload(seeds[0]), down = payload(seeds[1]);
       let received: Buffer | undefined;
       let failure: unknown;
+      let peer!: Peer;
       const srv = await ourServer(async (s) => {
-        // read while writing: s_client blocks on its own writes otherwise, and so would we
+        // read while writing: the peer blocks on its own writes otherwise, and so would we
         const reader = s.readable.getReader();
         const reading = readBytes(reader, MiB);
         const w = s.writable.getWriter();
         await w.write(down);
         w.releaseLock();
         received = await reading;
-        await stdoutLength(client, MiB);
-        client.kill("SIGKILL");
+        await stdoutLength(peer, MiB);
+        peer.kill("SIGKILL");
         failure = await drain(reader).then(() => null, (e: unknown) => e);
       });
-      const client = await startPeer("openssl", ["s_client", "-connect", `127.0.0.1:${srv.port}`, "-CAfile", files.cert,
-        "-servername", SERVER_NAME, "-quiet", flag(version)]);
-      client.proc.stdin.write(up);
-      const printed = await stdoutLength(client, MiB);
-      await srv.done;
-      expect(sha256(printed.subarray(0, MiB))).toBe(sha256(down));
-      expect(sha256(received!)).toBe(sha256(up));
-      expect(failure).toBeInstanceOf(TlsTruncationError);
-      srv.close();
-    });
-
-    it("gnutls-cli: 1 MiB each way intact, then gnutls-cli killed: truncation", async () => {
-      const up = payload(9), down = payload(10);
-      let received: Buffer | undefined;
-      let failure: unknown;
-      const srv = await ourServer(async (s) => {
-        const reader = s.readable.getReader();
-        const reading = readBytes(reader, MiB);
-        const w = s.writable.getWriter();
-        await w.write(down);
-        w.releaseLock();
-        received = await reading;
-        await stdoutLength(cli, MiB);
-        cli.kill("SIGKILL");
-        failure = await drain(reader).then(() => null, (e: unknown) => e);
-      });
-      const cli = await startPeer("gnutls-cli", ["-p", String(srv.port), "--x509cafile", files.cert,
-        "--verify-hostname", SERVER_NAME, "127.0.0.1"]);
-      cli.proc.stdin.write(up);
-      const printed = await stdoutLength(cli, MiB);
+      peer = await startPeer(cmd, args(srv.port));
+      peer.proc.stdin.write(up);
+      const printed = await stdoutLength(peer, MiB);
       await srv.done;
       expect(printed.includes(down)).toBe(true);
       expect(sha256(received!)).toBe(sha256(up));
       expect(failure).toBeInstanceOf(TlsTruncationError);
       srv.close();
-    });
+    }
+
+    it("openssl s_client: 1 MiB each way intact, then s_client killed: truncation", () =>
+      transferThenKill("openssl", (port) => ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", files.cert,
+        "-servername", SERVER_NAME, "-quiet", flag(version)], [7, 8]));
+
+    it("gnutls-cli: 1 MiB each way intact, then gnutls-cli killed: truncation", () =>
+      transferThenKill("gnutls-cli", (port) => ["-p", String(port), "--x509cafile", files.cert,
+        "--verify-hostname", SERVER_NAME, "127.0.0.1"], [9, 10]));
 
     it("Node tls client: 1 MiB each way intact; it closes first with end(): ZERO_RETURN, our close 1", async () => {
       const up = payload(11), down = payload(12);

@@ -1,5 +1,6 @@
 // Messages between the page and the TLS session, which runs on the main
 // thread or in a Worker (the same code either way: src/session.ts).
+import type { CertificateSummary } from "openssl-wasm";
 
 export interface DemoServer {
   id: string;
@@ -36,14 +37,6 @@ export type Command =
   | { type: "http" }
   | { type: "close"; mode: CloseMode };
 
-export interface CertificateRow {
-  subject: string;
-  issuer: string;
-  notBefore: string;
-  notAfter: string;
-  keyType: string;
-  keyBits: number;
-}
 
 export interface HandshakeView {
   protocol: string;
@@ -55,7 +48,7 @@ export interface HandshakeView {
   verifyResultString: string;
   verified: boolean;
   ms: number;
-  chain: CertificateRow[];
+  chain: CertificateSummary[];
   thread: "main thread" | "Worker";
 }
 
