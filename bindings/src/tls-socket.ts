@@ -12,7 +12,9 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_shutdown/
  */
 import * as C from "./generated/constants.js";
-import type { CertificateSummary, Connection, ConnectionInfo, ProtocolMessage, Result, ShutdownState, VerifyDetail } from "./engine/connection.js";
+import type {
+  CertificateSummary, Connection, ConnectionInfo, ConnectionOptions, ProtocolMessage, Result, ShutdownState, VerifyDetail,
+} from "./engine/connection.js";
 import type { Context, ContextOptions } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
 import { OpenSSL } from "./engine/openssl.js";
@@ -39,6 +41,11 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
   keepSession?: boolean;
   /** Every step of the connection's life, as it happens (for timelines and logs). */
   onTrace?: (event: TraceEvent) => void;
+  /**
+   * Inspect each certificate of the peer's chain as OpenSSL verifies it and
+   * decide (see Connection's onVerify); default: OpenSSL's verdict.
+   */
+  onVerify?: ConnectionOptions["onVerify"];
 }
 
 /** A step in a connection's life, reported to `onTrace`. */
@@ -147,7 +154,7 @@ export class TlsSocket {
     if (!transport || !(transport.readable instanceof ReadableStream) || !(transport.writable instanceof WritableStream)) {
       throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
     }
-    const { context, openssl, servername, host, session, keepSession, onTrace, ...contextOptions } = options;
+    const { context, openssl, servername, host, session, keepSession, onTrace, onVerify, ...contextOptions } = options;
     let ctx = context;
     let ownsContext = false;
     if (ctx) {
@@ -161,7 +168,7 @@ export class TlsSocket {
     const trace = onTrace ? safe(onTrace) : undefined;
     try {
       conn = ctx.createConnection({
-        servername, host, session, trace: true,
+        servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}),
         ...(trace ? {
           onMessage: (m: ProtocolMessage) => {
             if (m.alert) {

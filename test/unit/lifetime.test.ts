@@ -27,7 +27,7 @@ describe("misuse", () => {
   });
 
   it("a context disposes its live connections", () => {
-    const ctx = ossl.createContext({ role: "client", verify: false });
+    const ctx = ossl.createContext({ role: "client", verify: false, ca: "none" });
     const a = ctx.createConnection();
     const b = ctx.createConnection();
     ctx.dispose();
@@ -42,7 +42,7 @@ describe("misuse", () => {
     expect(() => ossl.createContext({ role: "client", ca: 42 as never })).toThrow(TypeError);
     expect(() => ossl.createContext({ role: "client", alpn: [""] })).toThrow(RangeError);
     expect(() => ossl.createContext({ role: "server", cert: identity().certPem })).toThrow(/cert and key/);
-    using ctx = ossl.createContext({ role: "client", verify: false });
+    using ctx = ossl.createContext({ role: "client", verify: false, ca: "none" });
     using conn = ctx.createConnection();
     expect(() => conn.feed("bytes" as never)).toThrow(TypeError);
     expect(() => conn.write([1, 2] as never)).toThrow(TypeError);
@@ -56,7 +56,7 @@ describe("misuse", () => {
 
 describe("bad input", () => {
   it("garbage instead of a ServerHello: SSL_ERROR_SSL with a reason, a fatal alert, no abort", () => {
-    using ctx = ossl.createContext({ role: "client", verify: false });
+    using ctx = ossl.createContext({ role: "client", verify: false, ca: "none" });
     using conn = ctx.createConnection();
     expectResult(conn.handshake(), -1, "want_read");
     conn.drain();

@@ -73,7 +73,7 @@ export function createSession(emit: (e: DemoEvent) => void, thread: "main thread
     const versions = o.version === "auto" ? {} : { minVersion: o.version, maxVersion: o.version };
     const alpn = o.alpn.split(",").map((s) => s.trim()).filter(Boolean);
     socket = await TlsSocket.connect(transport, {
-      openssl: ossl, ...versions, groups: o.groups, ca: cfg.caPem, servername: cfg.servername, verify: o.verify,
+      openssl: ossl, ...versions, groups: o.groups, ca: o.verify ? cfg.caPem : "none", servername: cfg.servername, verify: o.verify,
       ...(alpn.length ? { alpn } : {}), ...(o.resume && saved ? { session: saved } : {}),
       keepSession: true, onTrace: trace,
     });
@@ -82,7 +82,7 @@ export function createSession(emit: (e: DemoEvent) => void, thread: "main thread
       type: "connected",
       view: {
         protocol: info.protocol, cipher: info.cipher, group: info.group, alpn: info.alpn, sessionReused: info.sessionReused,
-        verifyResult: info.verifyResult, verifyResultString: info.verifyResultString, verified: o.verify && info.verifyResult === 0,
+        verifyResult: info.verifyResult, verifyResultString: info.verifyResultString, verified: info.verification === "verified", verification: info.verification,
         ms: Math.round(performance.now() - started), chain: socket.peerChain, thread,
       },
     });

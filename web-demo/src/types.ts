@@ -47,6 +47,8 @@ export interface HandshakeView {
   verifyResult: number;
   verifyResultString: string;
   verified: boolean;
+  /** "verified" | "failed" | "no certificate" | "disabled" (verify off: nothing was checked) */
+  verification: string;
   ms: number;
   chain: CertificateSummary[];
   thread: "main thread" | "Worker";

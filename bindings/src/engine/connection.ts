@@ -134,6 +134,12 @@ export interface ConnectionInfo {
   servername: string | null;
   /** SSL_session_reused. */
   sessionReused: boolean;
+  /**
+   * "verified" (the peer's certificate checked out), "failed", "no certificate"
+   * (a server whose client sent none), or "disabled" (a client created with
+   * verify: false and ca: "none": nothing about the peer was checked).
+   */
+  verification: "verified" | "failed" | "no certificate" | "disabled";
   /** SSL_get_verify_result and its text. */
   verifyResult: number;
   verifyResultString: string;
@@ -564,6 +570,8 @@ export class Connection {
       alpn,
       servername: sni ? ossl.string(sni) : null,
       sessionReused: ffi.SSL_session_reused(ssl) === 1,
+      verification: this.context.verificationDisabled ? "disabled" : !peerCertificate ? "no certificate"
+        : verifyResult === C.X509_V_OK && ffi.SSL_get_verify_mode(ssl) !== C.SSL_VERIFY_NONE ? "verified" : "failed",
       verifyResult,
       verifyResultString: ossl.string(ffi.X509_verify_cert_error_string(verifyResult)),
       peerCertificate,

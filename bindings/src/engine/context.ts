@@ -34,14 +34,30 @@ export interface ContextOptions {
   key?: PemOrDer;
   /** Passphrase of an encrypted PEM key. */
   passphrase?: string;
-  /** Trusted CA certificates (PEM strings, possibly several blocks each, or DER). */
-  ca?: PemOrDer | readonly PemOrDer[];
   /**
-   * Verify the peer's certificate (SSL_VERIFY_PEER). Clients default to true;
-   * servers default to false, and true means the client must present one
-   * (SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+   * Trusted CA certificates (PEM strings, possibly several blocks each, or
+   * DER bytes, or a mix), or "none": an empty store, which together with
+   * `verify: false` is the only way to skip verification.
+   */
+  ca?: PemOrDer | readonly PemOrDer[] | "none";
+  /**
+   * Verify the peer's certificate (SSL_VERIFY_PEER). Clients always do,
+   * unless `verify: false` and `ca: "none"` are both given (and
+   * `info.verification` then says "disabled"). Servers: see clientCertificate.
    */
   verify?: boolean;
+  /**
+   * Servers: ask for a client certificate ("request": verified if sent) or
+   * insist on one ("require": SSL_VERIFY_FAIL_IF_NO_PEER_CERT). Default "none".
+   * (`verify: true` on a server means "require".)
+   */
+  clientCertificate?: "none" | "request" | "require";
+  /**
+   * Servers: certificates by SNI host name (the default `cert`/`key` serve
+   * every other name). Each entry is its own context, chosen in the
+   * servername callback (SSL_set_SSL_CTX).
+   */
+  sni?: Readonly<Record<string, { cert: PemOrDer; key: PemOrDer; chain?: PemOrDer | readonly PemOrDer[]; passphrase?: string }>>;
   /** SSL_CTX_set_verify_depth. */
   verifyDepth?: number;
   /** SSL_CTX_set_quiet_shutdown: SSL_shutdown sends no close_notify. */
@@ -81,6 +97,10 @@ export class Context {
   #ptr: Ptr<"SSL_CTX"> | 0;
   #alpn: Uint8Array | undefined;
   #serverAlpn: string[] | undefined;
+  /** SNI host name (lower case) -> its own context (servers with `sni`). */
+  readonly #sni = new Map<string, Context>();
+  /** Client: verification was explicitly switched off (verify: false with ca: "none"). */
+  verificationDisabled = false;
 
   constructor(ossl: OpenSSL, options: ContextOptions) {
     if (options === null || typeof options !== "object") throw new TypeError("createContext: options must be an object");
@@ -165,19 +185,42 @@ export class Context {
     }
 
     const store = ffi.SSL_CTX_get_cert_store(ctx);
-    for (const ca of list(o.ca)) {
-      for (const x of readCertificates(ossl, ca, "ca")) {
-        const ok = ffi.X509_STORE_add_cert(store, x);
-        ffi.X509_free(x);
-        if (!ok) fail("X509_STORE_add_cert failed");
+    if (o.ca !== "none") {
+      for (const ca of list(o.ca as PemOrDer | readonly PemOrDer[] | undefined)) {
+        for (const x of readCertificates(ossl, ca, "ca")) {
+          const ok = ffi.X509_STORE_add_cert(store, x);
+          ffi.X509_free(x);
+          if (!ok) fail("X509_STORE_add_cert failed");
+        }
       }
     }
-    const verify = o.verify ?? this.role === "client";
-    if (typeof verify !== "boolean") throw new TypeError("verify must be a boolean");
-    const mode = !verify ? C.SSL_VERIFY_NONE
-      : this.role === "client" ? C.SSL_VERIFY_PEER : C.SSL_VERIFY_PEER | C.SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    ffi.SSL_CTX_set_verify(ctx, mode, verify ? 1 : 0);
+    if (o.verify !== undefined && typeof o.verify !== "boolean") throw new TypeError("verify must be a boolean");
+    let mode: number;
+    if (this.role === "client") {
+      // Secure by default: skipping verification takes two explicit words.
+      if (o.verify === false && o.ca !== "none") {
+        throw new TypeError('verify: false also needs ca: "none" (certificate verification is only skipped when both say so)');
+      }
+      this.verificationDisabled = o.verify === false;
+      mode = this.verificationDisabled ? C.SSL_VERIFY_NONE : C.SSL_VERIFY_PEER;
+    } else {
+      const want = o.clientCertificate ?? (o.verify ? "require" : "none");
+      if (want !== "none" && want !== "request" && want !== "require") throw new TypeError('clientCertificate must be "none", "request" or "require"');
+      mode = want === "none" ? C.SSL_VERIFY_NONE
+        : want === "request" ? C.SSL_VERIFY_PEER : C.SSL_VERIFY_PEER | C.SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    }
+    ffi.SSL_CTX_set_verify(ctx, mode, mode === C.SSL_VERIFY_NONE ? 0 : 1);
     if (o.verifyDepth !== undefined) ffi.SSL_CTX_set_verify_depth(ctx, o.verifyDepth);
+
+    if (o.sni !== undefined) {
+      if (this.role !== "server") throw new TypeError("sni certificates are for servers");
+      for (const [name, id] of Object.entries(o.sni)) {
+        // Each name's context shares everything but the certificate with this one.
+        const { sni: _, cert: _c, key: _k, chain: _ch, passphrase: _p, ...shared } = o;
+        this.#sni.set(name.toLowerCase(), new Context(ossl, { ...shared, ...id }));
+      }
+      if (!ffi.SSL_CTX_set_servername_callback(ctx, 1)) fail("SSL_CTX_set_tlsext_servername_callback failed");
+    }
 
     if (o.alpn !== undefined) {
       const names = [...o.alpn];
@@ -248,10 +291,23 @@ export class Context {
     return -1; // no_application_protocol (RFC 7301)
   }
 
+  /**
+   * @internal Servername callback (trampoline): switch the connection to the
+   * context for the name the client asked for, if there is one.
+   */
+  _selectSni(ssl: Ptr<"SSL">): number {
+    const { ffi } = this.ossl;
+    const name = this.ossl.string(ffi.SSL_get_servername(ssl, C.TLSEXT_NAMETYPE_host_name)).toLowerCase();
+    const ctx = this.#sni.get(name);
+    if (ctx && !ffi.SSL_set_SSL_CTX(ssl, ctx.ptr)) return C.SSL_TLSEXT_ERR_ALERT_FATAL;
+    return C.SSL_TLSEXT_ERR_OK; // unknown names get the default certificate
+  }
+
   /** Frees the SSL_CTX after disposing every connection created from it. */
   dispose(): void {
     if (!this.#ptr) return;
     for (const c of [...this.connections]) c.dispose();
+    for (const c of this.#sni.values()) c.dispose();
     this.ossl.contexts.delete(this.#ptr);
     this.ossl.ffi.SSL_CTX_free(this.#ptr);
     this.#ptr = 0;

@@ -78,6 +78,14 @@ export class OpenSSL {
         const conn = this.connections.get(ssl);
         return conn ? conn.context._selectAlpn(inp, inlen) : -1;
       },
+      servername: (ssl) => {
+        const conn = this.connections.get(ssl);
+        try {
+          return conn ? conn.context._selectSni(ssl as Ptr<"SSL">) : C.SSL_TLSEXT_ERR_OK;
+        } catch {
+          return C.SSL_TLSEXT_ERR_ALERT_FATAL; // never let an exception unwind into wasm
+        }
+      },
     };
   }
 
