@@ -18,7 +18,7 @@ OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
 .PHONY: all setup openssl generate check-generated size test demo demo-build bench clean FORCE
-all: $(DIST)/openssl.mjs bindings/dist/.built
+all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
 setup:
@@ -59,6 +59,10 @@ $(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.
 	  $(strip $(LINK_FLAGS)) -o $@
 	cp wasm/openssl.d.mts $(DIST)/openssl.d.mts
 	@test -f $(DIST)/openssl.wasm
+
+# The default root store (Mozilla's roots from Debian's ca-certificates).
+$(DIST)/roots.der: scripts/roots.mjs | setup
+	node scripts/roots.mjs $(DIST)
 
 bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(DIST)/openssl.mjs | setup
 	npx tsc -p .

@@ -14,6 +14,7 @@ need=(
   "gnutls-cli:gnutls-bin" # the gnutls-serv/gnutls-cli peers
   "chromium:chromium"    # browser tests (driven by playwright-core; no browser download)
   "patch:patch"
+  "update-ca-certificates:ca-certificates" # the default root store's source
   "apt-get:apt"
 )
 missing=()

@@ -161,6 +161,8 @@ export class TlsSocket {
       if (ctx.role !== role) throw new TypeError(`the context is a ${ctx.role} context; ${role === "client" ? "connect" : "accept"} needs a ${role} one`);
     } else {
       const ossl = openssl ?? await OpenSSL.load();
+      // A client with no `ca` trusts the default root store (loaded now, once).
+      if (role === "client" && contextOptions.ca === undefined) await OpenSSL.loadDefaultRoots();
       ctx = ossl.createContext({ ...contextOptions, role });
       ownsContext = true;
     }

@@ -8,8 +8,11 @@ import { Connection, type ConnectionOptions } from "./connection.js";
 import { UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
 import { readCertificates, readPrivateKey, type PemOrDer } from "./pki.js";
+import { defaultRoots, systemRoots } from "./roots.js";
 
 export type ProtocolVersion = "TLSv1.2" | "TLSv1.3";
+/** One source of trusted certificates. */
+export type CaEntry = PemOrDer | "default" | "system";
 const VERSIONS: Record<ProtocolVersion, number> = { "TLSv1.2": C.TLS1_2_VERSION, "TLSv1.3": C.TLS1_3_VERSION };
 
 export interface ContextOptions {
@@ -35,11 +38,14 @@ export interface ContextOptions {
   /** Passphrase of an encrypted PEM key. */
   passphrase?: string;
   /**
-   * Trusted CA certificates (PEM strings, possibly several blocks each, or
-   * DER bytes, or a mix), or "none": an empty store, which together with
-   * `verify: false` is the only way to skip verification.
+   * Trusted CA certificates: PEM strings (possibly several blocks each), DER
+   * bytes, "default" (the bundled Mozilla roots, after
+   * OpenSSL.loadDefaultRoots()), "system" (Node's tls.rootCertificates), or a
+   * mix of them; or "none": an empty store, which together with
+   * `verify: false` is the only way to skip verification. Clients default to
+   * "default" once it is loaded (TlsSocket loads it), else to an empty store.
    */
-  ca?: PemOrDer | readonly PemOrDer[] | "none";
+  ca?: CaEntry | readonly CaEntry[] | "none";
   /**
    * Verify the peer's certificate (SSL_VERIFY_PEER). Clients always do,
    * unless `verify: false` and `ca: "none"` are both given (and
@@ -186,12 +192,11 @@ export class Context {
 
     const store = ffi.SSL_CTX_get_cert_store(ctx);
     if (o.ca !== "none") {
-      for (const ca of list(o.ca as PemOrDer | readonly PemOrDer[] | undefined)) {
-        for (const x of readCertificates(ossl, ca, "ca")) {
-          const ok = ffi.X509_STORE_add_cert(store, x);
-          ffi.X509_free(x);
-          if (!ok) fail("X509_STORE_add_cert failed");
-        }
+      const entries = o.ca === undefined ? (this.role === "client" && defaultRoots() ? ["default" as const] : []) : list(o.ca);
+      for (const x of entries.flatMap((ca) => caCertificates(ossl, ca))) {
+        const ok = ffi.X509_STORE_add_cert(store, x);
+        ffi.X509_free(x);
+        if (!ok) fail("X509_STORE_add_cert failed");
       }
     }
     if (o.verify !== undefined && typeof o.verify !== "boolean") throw new TypeError("verify must be a boolean");
@@ -316,6 +321,17 @@ export class Context {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** The certificates one `ca` entry stands for (caller frees them). */
+function caCertificates(ossl: OpenSSL, ca: CaEntry): Ptr<"X509">[] {
+  if (ca === "default") {
+    const roots = defaultRoots();
+    if (!roots) throw new TypeError('ca: "default" needs the root store: await OpenSSL.loadDefaultRoots() first');
+    return roots.certificates.flatMap((der) => readCertificates(ossl, der, "default root"));
+  }
+  if (ca === "system") return systemRoots().flatMap((pem) => readCertificates(ossl, pem, "system root"));
+  return readCertificates(ossl, ca, "ca");
 }
 
 function encodeAlpn(names: string[]): Uint8Array {

@@ -5,9 +5,11 @@
 import * as C from "../generated/constants.js";
 import type { AnyPtr, FFI, Ptr } from "../generated/ffi.js";
 import { Context, type ContextOptions } from "./context.js";
+import { readCertificates, type PemOrDer } from "./pki.js";
 import { OpenSSLError, type ErrorQueueEntry } from "./errors.js";
 import { instantiate, type EmscriptenModule, type WasmSource } from "./load.js";
 import type { Connection } from "./connection.js";
+import { defaultRoots, loadDefaultRoots, type RootStoreInfo } from "./roots.js";
 
 export interface LoadOptions {
   /** The wasm: a URL, its bytes, or a compiled `WebAssembly.Module` (workerd). Default: next to the loader. */
@@ -38,6 +40,19 @@ export class OpenSSL {
       throw e;
     });
     return memoized;
+  }
+
+  /**
+   * Loads the default root store (Mozilla's roots, see roots.ts) once per
+   * process; contexts then use it for `ca: "default"` and by default.
+   */
+  static loadDefaultRoots(source?: Parameters<typeof loadDefaultRoots>[0]): Promise<RootStoreInfo> {
+    return loadDefaultRoots(source).then((r) => r.info);
+  }
+
+  /** Where the default root store came from (undefined until it is loaded). */
+  static rootStoreInfo(): RootStoreInfo | undefined {
+    return defaultRoots()?.info;
   }
 
   /** A fresh, independent instance (its own heap), not memoized. */
@@ -97,6 +112,34 @@ export class OpenSSL {
   /** Creates an SSL_CTX. */
   createContext(options: ContextOptions): Context {
     return new Context(this, options);
+  }
+
+  /**
+   * Verifies a certificate (its chain: the PEM's further blocks) against
+   * trusted roots, as a TLS peer would be (X509_verify_cert). Returns
+   * OpenSSL's verdict: X509_V_OK (0) or an X509_V_ERR_* code and its text.
+   */
+  verifyCertificate(cert: PemOrDer, options: { ca?: ContextOptions["ca"] } = {}): { ok: boolean; result: number; resultString: string } {
+    using ctx = this.createContext({ role: "client", ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    const { ffi } = this;
+    const [leaf, ...chain] = readCertificates(this, cert, "certificate");
+    const storeCtx = ffi.X509_STORE_CTX_new();
+    // The untrusted intermediates, as a STACK_OF(X509) that borrows the certificates.
+    const untrusted = chain.length ? ffi.OPENSSL_sk_new_null() : 0;
+    try {
+      for (const x of chain) ffi.OPENSSL_sk_push(untrusted as never, x as never);
+      if (!storeCtx || !ffi.X509_STORE_CTX_init(storeCtx, ffi.SSL_CTX_get_cert_store(ctx.ptr), leaf!, untrusted as never)) {
+        throw this.error("X509_STORE_CTX_init failed");
+      }
+      const ok = ffi.X509_verify_cert(storeCtx) === 1;
+      const result = ffi.X509_STORE_CTX_get_error(storeCtx);
+      ffi.ERR_clear_error();
+      return { ok, result, resultString: this.string(ffi.X509_verify_cert_error_string(result)) };
+    } finally {
+      if (storeCtx) ffi.X509_STORE_CTX_free(storeCtx);
+      if (untrusted) ffi.OPENSSL_sk_free(untrusted);
+      for (const x of [leaf!, ...chain]) ffi.X509_free(x);
+    }
   }
 
   /** Bytes of the wasm heap in use (malloc'ed and not freed). */

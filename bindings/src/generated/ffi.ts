@@ -85,6 +85,12 @@ export interface FFI {
   OPENSSL_cleanse(ptr: AnyPtr, len: number): void;
   /** `int OPENSSL_init_ssl(uint64_t opts, const OPENSSL_INIT_SETTINGS * settings)` */
   OPENSSL_init_ssl(opts: bigint, settings: Ptr<"OPENSSL_INIT_SETTINGS">): number;
+  /** `void OPENSSL_sk_free(OPENSSL_STACK * arg0)` */
+  OPENSSL_sk_free(arg0: Ptr<"OPENSSL_STACK">): void;
+  /** `OPENSSL_STACK * OPENSSL_sk_new_null(void)` */
+  OPENSSL_sk_new_null(): Ptr<"OPENSSL_STACK">;
+  /** `int OPENSSL_sk_push(OPENSSL_STACK * st, const void * data)` */
+  OPENSSL_sk_push(st: Ptr<"OPENSSL_STACK">, data: AnyPtr): number;
   /** `const char * OpenSSL_version(int type)` */
   OpenSSL_version(type_: number): Ptr<"char">;
   /** `unsigned long OpenSSL_version_num(void)` */
@@ -341,6 +347,8 @@ export interface FFI {
   X509_NAME_oneline(a: Ptr<"X509_NAME">, buf: Ptr<"char">, size: number): Ptr<"char">;
   /** `int X509_NAME_print_ex(BIO * out, const X509_NAME * nm, int indent, unsigned long flags)` */
   X509_NAME_print_ex(out: Ptr<"BIO">, nm: Ptr<"X509_NAME">, indent: number, flags: number): number;
+  /** `void X509_STORE_CTX_free(X509_STORE_CTX * ctx)` */
+  X509_STORE_CTX_free(ctx: Ptr<"X509_STORE_CTX">): void;
   /** `struct stack_st_X509 * X509_STORE_CTX_get0_chain(const X509_STORE_CTX * ctx)` */
   X509_STORE_CTX_get0_chain(ctx: Ptr<"X509_STORE_CTX">): Ptr<"stack_st_X509">;
   /** `X509 * X509_STORE_CTX_get_current_cert(const X509_STORE_CTX * ctx)` */
@@ -349,6 +357,10 @@ export interface FFI {
   X509_STORE_CTX_get_error(ctx: Ptr<"X509_STORE_CTX">): number;
   /** `int X509_STORE_CTX_get_error_depth(const X509_STORE_CTX * ctx)` */
   X509_STORE_CTX_get_error_depth(ctx: Ptr<"X509_STORE_CTX">): number;
+  /** `int X509_STORE_CTX_init(X509_STORE_CTX * ctx, X509_STORE * trust_store, X509 * target, struct stack_st_X509 * untrusted)` */
+  X509_STORE_CTX_init(ctx: Ptr<"X509_STORE_CTX">, trust_store: Ptr<"X509_STORE">, target: Ptr<"X509">, untrusted: Ptr<"stack_st_X509">): number;
+  /** `X509_STORE_CTX * X509_STORE_CTX_new(void)` */
+  X509_STORE_CTX_new(): Ptr<"X509_STORE_CTX">;
   /** `void X509_STORE_CTX_set_error(X509_STORE_CTX * ctx, int s)` */
   X509_STORE_CTX_set_error(ctx: Ptr<"X509_STORE_CTX">, s: number): void;
   /** `int X509_STORE_add_cert(X509_STORE * xs, X509 * x)` */
@@ -387,6 +399,8 @@ export interface FFI {
   X509_get_subject_name(a: Ptr<"X509">): Ptr<"X509_NAME">;
   /** `int X509_up_ref(X509 * x)` */
   X509_up_ref(x: Ptr<"X509">): number;
+  /** `int X509_verify_cert(X509_STORE_CTX * ctx)` */
+  X509_verify_cert(ctx: Ptr<"X509_STORE_CTX">): number;
   /** `const char * X509_verify_cert_error_string(long n)` */
   X509_verify_cert_error_string(n: number): Ptr<"char">;
   /** `EVP_PKEY * d2i_AutoPrivateKey(EVP_PKEY ** a, const unsigned char ** pp, long length)` */
@@ -501,6 +515,9 @@ export function bindFFI(m: RawExports): FFI {
     OBJ_nid2sn: e._OBJ_nid2sn,
     OPENSSL_cleanse: e._OPENSSL_cleanse,
     OPENSSL_init_ssl: e._OPENSSL_init_ssl,
+    OPENSSL_sk_free: e._OPENSSL_sk_free,
+    OPENSSL_sk_new_null: e._OPENSSL_sk_new_null,
+    OPENSSL_sk_push: e._OPENSSL_sk_push,
     OpenSSL_version: e._OpenSSL_version,
     OpenSSL_version_num: () => e._OpenSSL_version_num() >>> 0,
     PEM_read_bio_PrivateKey: e._PEM_read_bio_PrivateKey,
@@ -629,10 +646,13 @@ export function bindFFI(m: RawExports): FFI {
     TLS_server_method: e._TLS_server_method,
     X509_NAME_oneline: e._X509_NAME_oneline,
     X509_NAME_print_ex: e._X509_NAME_print_ex,
+    X509_STORE_CTX_free: e._X509_STORE_CTX_free,
     X509_STORE_CTX_get0_chain: e._X509_STORE_CTX_get0_chain,
     X509_STORE_CTX_get_current_cert: e._X509_STORE_CTX_get_current_cert,
     X509_STORE_CTX_get_error: e._X509_STORE_CTX_get_error,
     X509_STORE_CTX_get_error_depth: e._X509_STORE_CTX_get_error_depth,
+    X509_STORE_CTX_init: e._X509_STORE_CTX_init,
+    X509_STORE_CTX_new: e._X509_STORE_CTX_new,
     X509_STORE_CTX_set_error: e._X509_STORE_CTX_set_error,
     X509_STORE_add_cert: e._X509_STORE_add_cert,
     X509_STORE_free: e._X509_STORE_free,
@@ -652,6 +672,7 @@ export function bindFFI(m: RawExports): FFI {
     X509_get_serialNumber: e._X509_get_serialNumber,
     X509_get_subject_name: e._X509_get_subject_name,
     X509_up_ref: e._X509_up_ref,
+    X509_verify_cert: e._X509_verify_cert,
     X509_verify_cert_error_string: e._X509_verify_cert_error_string,
     d2i_AutoPrivateKey: e._d2i_AutoPrivateKey,
     d2i_SSL_SESSION: e._d2i_SSL_SESSION,
