@@ -46,6 +46,8 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
    * decide (see Connection's onVerify); default: OpenSSL's verdict.
    */
   onVerify?: ConnectionOptions["onVerify"];
+  /** Clients: each new session (TLS 1.3 ticket) as it arrives; the listener owns it. */
+  onSession?: ConnectionOptions["onSession"];
 }
 
 /** A step in a connection's life, reported to `onTrace`. */
@@ -154,7 +156,7 @@ export class TlsSocket {
     if (!transport || !(transport.readable instanceof ReadableStream) || !(transport.writable instanceof WritableStream)) {
       throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
     }
-    const { context, openssl, servername, host, session, keepSession, onTrace, onVerify, ...contextOptions } = options;
+    const { context, openssl, servername, host, session, keepSession, onTrace, onVerify, onSession, ...contextOptions } = options;
     let ctx = context;
     let ownsContext = false;
     if (ctx) {
@@ -170,7 +172,7 @@ export class TlsSocket {
     const trace = onTrace ? safe(onTrace) : undefined;
     try {
       conn = ctx.createConnection({
-        servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}),
+        servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}), ...(onSession ? { onSession } : {}),
         ...(trace ? {
           onMessage: (m: ProtocolMessage) => {
             if (m.alert) {

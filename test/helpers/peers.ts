@@ -86,3 +86,14 @@ export async function stdoutLength(peer: Peer, n: number, timeoutMs = 20_000): P
   }
   return peer.stdout();
 }
+
+/** Waits until the peer's stdout contains `bytes` (its own messages may come first); returns whether it did. */
+export async function stdoutIncludes(peer: Peer, bytes: Buffer, timeoutMs = 20_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = peer.stdout();
+    if (out.length >= bytes.length && out.includes(bytes)) return true;
+    if (Date.now() > deadline || peer.proc.exitCode !== null) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

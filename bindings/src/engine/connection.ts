@@ -104,6 +104,12 @@ export interface ConnectionOptions {
   /** Turn the message callback on without a listener, for closeNotifySent/Received. */
   trace?: boolean;
   /**
+   * Clients: called with each new session as OpenSSL establishes it (TLS
+   * 1.3: each NewSessionTicket as it is read; TLS 1.2: at the end of the
+   * handshake). The listener owns the Session: dispose it.
+   */
+  onSession?: (session: Session) => void;
+  /**
    * Called for each certificate the chain verification visits; return
    * whether to accept it. Default: OpenSSL's verdict (`preverifyOk`).
    */
@@ -173,6 +179,7 @@ export class Connection {
   #inputClosed = false;
   #onMessage: ((m: ProtocolMessage) => void) | undefined;
   #onVerify: ConnectionOptions["onVerify"];
+  #onSession: ConnectionOptions["onSession"];
   /**
    * close_notify alerts sent and received, as the message callback reported
    * them (counted only with `onMessage` or `trace`). OpenSSL does not report
@@ -221,6 +228,7 @@ export class Connection {
     this.#wbio = wbio;
     this.#onMessage = options.onMessage;
     this.#onVerify = options.onVerify;
+    this.#onSession = options.onSession;
     if (options.onMessage || options.trace) ffi.SSL_set_msg_callback(ssl, 1);
     ossl.connections.set(ssl, this);
     context.connections.add(this);
@@ -669,6 +677,17 @@ export class Connection {
     } catch (e) {
       this.callbackError ??= e;
     }
+  }
+
+  /** @internal New-session callback: 1 when the listener took the reference OpenSSL hands over. */
+  _onNewSession(session: Ptr<"SSL_SESSION">): number {
+    if (!this.#onSession) return 0;
+    try {
+      this.#onSession(new Session(this.ossl, session));
+    } catch (e) {
+      this.callbackError ??= e;
+    }
+    return 1;
   }
 
   /** @internal */

@@ -3,7 +3,7 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_CTX_new/
  */
 import * as C from "../generated/constants.js";
-import type { Ptr } from "../generated/ffi.js";
+import type { AnyPtr, Ptr } from "../generated/ffi.js";
 import { Connection, type ConnectionOptions } from "./connection.js";
 import { UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
@@ -84,6 +84,13 @@ export interface ContextOptions {
   sessionTimeout?: number;
   /** ALPN protocols: offered by a client, or accepted by a server in its order of preference. */
   alpn?: readonly string[];
+  /**
+   * Servers: choose the ALPN protocol from the client's offer (return one of
+   * them, or undefined to refuse with no_application_protocol). Overrides `alpn`.
+   */
+  alpnSelect?: (offered: string[]) => string | undefined;
+  /** Servers: the 80-byte TLS session ticket keys (SSL_CTX_set_tlsext_ticket_keys); see setTicketKeys(). */
+  ticketKeys?: Uint8Array;
   /** Extra SSL_OP_* bits to set. */
   options?: bigint;
   /** SSL_CTX_set_security_level. */
@@ -103,6 +110,7 @@ export class Context {
   #ptr: Ptr<"SSL_CTX"> | 0;
   #alpn: Uint8Array | undefined;
   #serverAlpn: string[] | undefined;
+  #alpnSelect: ((offered: string[]) => string | undefined) | undefined;
   /** SNI host name (lower case) -> its own context (servers with `sni`). */
   readonly #sni = new Map<string, Context>();
   /** Client: verification was explicitly switched off (verify: false with ca: "none"). */
@@ -164,6 +172,13 @@ export class Context {
     if (o.numTickets !== undefined) ffi.SSL_CTX_set_num_tickets(ctx, o.numTickets);
     if (o.quietShutdown) ffi.SSL_CTX_set_quiet_shutdown(ctx, 1);
     if (o.sessionTimeout !== undefined) ffi.SSL_CTX_set_timeout(ctx, o.sessionTimeout);
+    if (this.role === "client") {
+      // The new-session callback is how a client learns of each ticket as it
+      // arrives (Connection onSession); OpenSSL calls it only with client
+      // caching on. Nothing is stored in the context itself.
+      ffi.SSL_CTX_set_session_cache_mode(ctx, C.SSL_SESS_CACHE_CLIENT | C.SSL_SESS_CACHE_NO_INTERNAL_STORE);
+      ffi.SSL_CTX_set_session_callbacks(ctx, 1);
+    }
     if (this.role === "server") {
       ffi.SSL_CTX_set_session_cache_mode(ctx, o.sessionCache === false ? C.SSL_SESS_CACHE_OFF : C.SSL_SESS_CACHE_SERVER);
       // A session ID context lets sessions resume when client certificates are verified.
@@ -227,7 +242,12 @@ export class Context {
       if (!ffi.SSL_CTX_set_servername_callback(ctx, 1)) fail("SSL_CTX_set_tlsext_servername_callback failed");
     }
 
-    if (o.alpn !== undefined) {
+    if (o.ticketKeys !== undefined) this.setTicketKeys(o.ticketKeys);
+    if (o.alpnSelect !== undefined) {
+      if (this.role !== "server" || typeof o.alpnSelect !== "function") throw new TypeError("alpnSelect is a function, for servers");
+      this.#alpnSelect = o.alpnSelect;
+      ffi.SSL_CTX_set_alpn_select_callback(ctx, 1);
+    } else if (o.alpn !== undefined) {
       const names = [...o.alpn];
       const wire = encodeAlpn(names);
       if (this.role === "client") {
@@ -270,6 +290,20 @@ export class Context {
     return this.ossl.ffi.SSL_CTX_get_options(this.ptr);
   }
 
+  /**
+   * Servers: replaces the session ticket keys (80 bytes: name, HMAC and AES
+   * keys; SSL_CTX_set_tlsext_ticket_keys). Tickets issued under the old keys
+   * no longer resume: rotate them to bound how long a stolen key matters.
+   */
+  setTicketKeys(keys: Uint8Array): void {
+    if (this.role !== "server") throw new TypeError("ticket keys are for servers");
+    if (!(keys instanceof Uint8Array) || keys.length !== 80) throw new RangeError("ticket keys are 80 bytes");
+    const { ossl } = this;
+    if (ossl.withBytes(keys, (p, n) => ossl.ffi.SSL_CTX_ctrl(this.ptr, C.SSL_CTRL_SET_TLSEXT_TICKET_KEYS, n, p as AnyPtr)) !== 1) {
+      throw ossl.error("SSL_CTX_set_tlsext_ticket_keys failed");
+    }
+  }
+
   /** Number of sessions in the server's cache (SSL_CTX_sess_number). */
   get cachedSessions(): number {
     return this.ossl.ffi.SSL_CTX_sess_number(this.ptr);
@@ -288,6 +322,10 @@ export class Context {
       const n = h[inp + i]!;
       offered.push([new TextDecoder().decode(h.subarray(inp + i + 1, inp + i + 1 + n)), i]);
       i += 1 + n;
+    }
+    if (this.#alpnSelect) {
+      const choice = this.#alpnSelect(offered.map(([name]) => name));
+      return offered.find(([name]) => name === choice)?.[1] ?? -1;
     }
     for (const want of this.#serverAlpn ?? []) {
       const hit = offered.find(([name]) => name === want);

@@ -93,6 +93,14 @@ export class OpenSSL {
         const conn = this.connections.get(ssl);
         return conn ? conn.context._selectAlpn(inp, inlen) : -1;
       },
+      newSession: (ssl, session) => {
+        const conn = this.connections.get(ssl);
+        try {
+          return conn ? conn._onNewSession(session as Ptr<"SSL_SESSION">) : 0;
+        } catch {
+          return 0; // OpenSSL keeps ownership and frees it
+        }
+      },
       servername: (ssl) => {
         const conn = this.connections.get(ssl);
         try {

@@ -119,6 +119,8 @@ export interface FFI {
   SSL_CTX_check_private_key(ctx: Ptr<"SSL_CTX">): number;
   /** `uint64_t SSL_CTX_clear_options(SSL_CTX * ctx, uint64_t op)` */
   SSL_CTX_clear_options(ctx: Ptr<"SSL_CTX">, op: bigint): bigint;
+  /** `long SSL_CTX_ctrl(SSL_CTX * ctx, int cmd, long larg, void * parg)` */
+  SSL_CTX_ctrl(ctx: Ptr<"SSL_CTX">, cmd: number, larg: number, parg: AnyPtr): number;
   /** `void SSL_CTX_flush_sessions_ex(SSL_CTX * ctx, time_t tm)` */
   SSL_CTX_flush_sessions_ex(ctx: Ptr<"SSL_CTX">, tm: number): void;
   /** `void SSL_CTX_free(SSL_CTX * arg0)` */
@@ -532,6 +534,7 @@ export function bindFFI(m: RawExports): FFI {
     SSL_CTX_add_session: e._SSL_CTX_add_session,
     SSL_CTX_check_private_key: e._SSL_CTX_check_private_key,
     SSL_CTX_clear_options: (ctx, op) => BigInt.asUintN(64, e._SSL_CTX_clear_options(ctx, op)),
+    SSL_CTX_ctrl: e._SSL_CTX_ctrl,
     SSL_CTX_flush_sessions_ex: e._SSL_CTX_flush_sessions_ex,
     SSL_CTX_free: e._SSL_CTX_free,
     SSL_CTX_get_cert_store: e._SSL_CTX_get_cert_store,
