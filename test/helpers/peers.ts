@@ -78,15 +78,6 @@ export async function startPeer(cmd: string, args: string[], ready?: RegExp, tim
   return peer;
 }
 
-/** Waits until the peer's stdout holds at least `n` bytes (or the deadline). */
-export async function stdoutLength(peer: Peer, n: number, timeoutMs = 20_000): Promise<Buffer> {
-  const deadline = Date.now() + timeoutMs;
-  while (peer.stdout().length < n && Date.now() < deadline && peer.proc.exitCode === null) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return peer.stdout();
-}
-
 /** Waits until the peer's stdout contains `bytes` (its own messages may come first); returns whether it did. */
 export async function stdoutIncludes(peer: Peer, bytes: Buffer, timeoutMs = 20_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
