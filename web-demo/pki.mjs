@@ -9,8 +9,12 @@ import { join } from "node:path";
 
 const run = (args, cwd) => execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 
-/** @returns {{ dir: string, caPem: string, certs: Record<string, { cert: string, key: string, certPem: string, keyPem: string }> }} */
-export function makeDemoPki() {
+/**
+ * A root CA, optionally an intermediate CA (`intermediate: true`: the leaves
+ * are then issued by it, and `chainPem` holds it), and the leaves.
+ * @returns {{ dir: string, caPem: string, chainPem: string, certs: Record<string, { cert: string, key: string, certPem: string, keyPem: string }> }}
+ */
+export function makeDemoPki({ intermediate = false, host = "localhost", extraLeaves = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "openssl-wasm-demo-"));
   run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
     "-subj", "/CN=openssl-wasm demo CA", "-addext", "basicConstraints=critical,CA:TRUE",
@@ -18,15 +22,15 @@ export function makeDemoPki() {
   // `openssl ca` can back-date a certificate (-startdate/-enddate): the expired one
   writeFileSync(join(dir, "index.txt"), "");
   writeFileSync(join(dir, "serial"), "1000\n");
-  writeFileSync(join(dir, "ca.cnf"), `[ca]
+  const caConfig = (name, cert, key) => writeFileSync(join(dir, `${name}.cnf`), `[ca]
 default_ca = demo
 [demo]
 dir = ${dir}
 database = $dir/index.txt
 serial = $dir/serial
 new_certs_dir = $dir
-certificate = $dir/ca.pem
-private_key = $dir/ca.key
+certificate = $dir/${cert}
+private_key = $dir/${key}
 default_md = sha256
 policy = anything
 copy_extensions = copy
@@ -34,18 +38,31 @@ unique_subject = no
 [anything]
 commonName = supplied
 `);
+  caConfig("ca", "ca.pem", "ca.key");
+  let issuer = "ca";
+  let chainPem = "";
+  if (intermediate) {
+    run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=openssl-wasm test intermediate CA",
+      "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+      "-keyout", "int.key", "-out", "int.csr"], dir);
+    run(["ca", "-batch", "-config", "ca.cnf", "-in", "int.csr", "-out", "int.pem", "-notext", "-days", "30"], dir);
+    caConfig("int", "int.pem", "int.key");
+    issuer = "int";
+    chainPem = readFileSync(join(dir, "int.pem"), "utf8");
+  }
   const certs = {};
   const leaf = (name, keyArgs, host, dates) => {
     run(["req", "-new", ...keyArgs, "-nodes", "-subj", `/CN=${host}`, "-addext", `subjectAltName=DNS:${host},IP:127.0.0.1`,
       "-keyout", `${name}.key`, "-out", `${name}.csr`], dir);
-    run(["ca", "-batch", "-config", "ca.cnf", "-in", `${name}.csr`, "-out", `${name}.pem`, "-notext", ...dates], dir);
+    run(["ca", "-batch", "-config", `${issuer}.cnf`, "-in", `${name}.csr`, "-out", `${name}.pem`, "-notext", ...dates], dir);
     const cert = join(dir, `${name}.pem`), key = join(dir, `${name}.key`);
     certs[name] = { cert, key, certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") };
   };
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-  leaf("ecdsa", ec, "localhost", ["-days", "30"]);
-  leaf("rsa", ["-newkey", "rsa:2048"], "localhost", ["-days", "30"]);
-  leaf("expired", ec, "localhost", ["-startdate", "20240101000000Z", "-enddate", "20240201000000Z"]);
+  leaf("ecdsa", ec, host, ["-days", "30"]);
+  leaf("rsa", ["-newkey", "rsa:2048"], host, ["-days", "30"]);
+  leaf("expired", ec, host, ["-startdate", "20240101000000Z", "-enddate", "20240201000000Z"]);
   leaf("wronghost", ec, "wrong.example", ["-days", "30"]);
-  return { dir, caPem: readFileSync(join(dir, "ca.pem"), "utf8"), certs };
+  for (const name of extraLeaves) leaf(name, ec, name, ["-days", "30"]);
+  return { dir, caPem: readFileSync(join(dir, "ca.pem"), "utf8"), chainPem, certs };
 }
