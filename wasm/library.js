@@ -44,6 +44,11 @@ mergeInto(LibraryManager.library, {
     var cb = Module['callbacks'];
     return cb && cb.alpnSelect ? cb.alpnSelect(ssl, inp, inlen) : -1;
   },
+  ow_js_status: function (ssl) {
+    var cb = Module['callbacks'];
+    // servers: SSL_TLSEXT_ERR_NOACK (3, nothing stapled); clients: 1 (accept)
+    return cb && cb.status ? cb.status(ssl) : -1;
+  },
   ow_js_servername: function (ssl, alert) {
     var cb = Module['callbacks'];
     return cb && cb.servername ? cb.servername(ssl, alert) : 0; // SSL_TLSEXT_ERR_OK

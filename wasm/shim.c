@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/crypto.h>
 #include <malloc.h>
+#include <openssl/ocsp.h>
 
 int ow_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
 int ow_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_max_proto_version(ctx, version); }
@@ -204,4 +205,76 @@ int ow_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int on)
     if (on)
         return (int)SSL_CTX_set_tlsext_servername_callback(ctx, servername_tramp);
     return (int)SSL_CTX_set_tlsext_servername_callback(ctx, NULL);
+}
+
+/* ---- OCSP stapling */
+extern int ow_js_status(SSL *ssl);
+
+static int status_tramp(SSL *ssl, void *arg)
+{
+    (void)arg;
+    return ow_js_status(ssl);
+}
+
+int ow_SSL_CTX_set_status_callback(SSL_CTX *ctx, int on)
+{
+    if (!on)
+        return (int)SSL_CTX_set_tlsext_status_cb(ctx, NULL);
+    return (int)SSL_CTX_set_tlsext_status_cb(ctx, status_tramp);
+}
+
+long ow_SSL_set_tlsext_status_type(SSL *s, int type) { return SSL_set_tlsext_status_type(s, type); }
+
+int ow_SSL_set_ocsp_response(SSL *s, const unsigned char *der, long len)
+{
+    unsigned char *copy = OPENSSL_memdup(der, (size_t)len);
+
+    if (copy == NULL)
+        return 0;
+    if (!SSL_set_tlsext_status_ocsp_resp(s, copy, len)) {
+        OPENSSL_free(copy);
+        return 0;
+    }
+    return 1; /* the SSL owns the copy now */
+}
+
+int ow_SSL_check_ocsp(SSL *s)
+{
+    const unsigned char *p = NULL;
+    long len = SSL_get_tlsext_status_ocsp_resp(s, &p);
+    OCSP_RESPONSE *resp = NULL;
+    OCSP_BASICRESP *basic = NULL;
+    OCSP_CERTID *id = NULL;
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(s);
+    X509 *leaf = NULL, *issuer = NULL;
+    ASN1_GENERALIZEDTIME *this_update = NULL, *next_update = NULL;
+    int status = -1, reason = 0, ret = -2, i;
+
+    if (p == NULL || len <= 0)
+        return -1;
+    if ((resp = d2i_OCSP_RESPONSE(NULL, &p, len)) == NULL
+        || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL
+        || (basic = OCSP_response_get1_basic(resp)) == NULL
+        || (leaf = SSL_get0_peer_certificate(s)) == NULL || chain == NULL)
+        goto end;
+    /* the issuer: in the chain the peer sent, else in our trust store */
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        if (X509_check_issued(x, leaf) == X509_V_OK) {
+            issuer = x;
+            break;
+        }
+    }
+    if (issuer == NULL
+        || OCSP_basic_verify(basic, chain, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(s)), 0) <= 0
+        || (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL
+        || !OCSP_resp_find_status(basic, id, &status, &reason, NULL, &this_update, &next_update)
+        || !OCSP_check_validity(this_update, next_update, 300, -1))
+        goto end;
+    ret = status == V_OCSP_CERTSTATUS_GOOD ? 0 : status == V_OCSP_CERTSTATUS_REVOKED ? 1 : 2;
+ end:
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    return ret;
 }

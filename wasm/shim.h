@@ -82,4 +82,18 @@ void ow_SSL_CTX_set_alpn_select_callback(SSL_CTX *ctx, int on);
 /* SSL_CTX_set_tlsext_servername_callback (ow_js_servername). */
 int ow_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int on);
 
+/*
+ * OCSP stapling. Servers: ow_SSL_CTX_set_status_callback(ctx, 1) makes
+ * OpenSSL ask JS (ow_js_status) for each connection, which may staple a DER
+ * response with ow_SSL_set_ocsp_response (copied). Clients:
+ * ow_SSL_set_tlsext_status_type requests stapling, the same callback lets JS
+ * judge the response, and ow_SSL_check_ocsp checks it: the response is
+ * signed for the peer's issuer, current, and for the peer's certificate.
+ * Returns 0 good, 1 revoked, 2 unknown, -1 nothing stapled, -2 invalid.
+ */
+int ow_SSL_CTX_set_status_callback(SSL_CTX *ctx, int on);
+long ow_SSL_set_tlsext_status_type(SSL *s, int type);
+int ow_SSL_set_ocsp_response(SSL *s, const unsigned char *der, long len);
+int ow_SSL_check_ocsp(SSL *s);
+
 #endif

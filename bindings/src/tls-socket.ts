@@ -349,7 +349,12 @@ export class TlsSocket {
     if (r.ret === 1) return;
     const verify = conn.info.verifyResult;
     let error: Error;
-    if (r.failure?.reason === C.SSL_R_CERTIFICATE_VERIFY_FAILED && verify !== C.X509_V_OK) {
+    if (conn.context.ocsp === "require" && conn.ocspStatus !== undefined && conn.ocspStatus !== "good") {
+      const revoked = conn.ocspStatus === "revoked";
+      error = new CertificateVerificationError(revoked ? C.X509_V_ERR_CERT_REVOKED : C.X509_V_ERR_OCSP_VERIFY_FAILED,
+        revoked ? "certificate revoked (stapled OCSP response)" : `no valid OCSP response stapled (${conn.ocspStatus})`,
+        undefined, { cause: r.failure });
+    } else if (r.failure?.reason === C.SSL_R_CERTIFICATE_VERIFY_FAILED && verify !== C.X509_V_OK) {
       error = new CertificateVerificationError(verify, conn.info.verifyResultString, conn.verifyFailure, { cause: r.failure });
     } else if (r.error === "zero_return" || r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING) {
       // Scenario 17: with IGNORE_UNEXPECTED_EOF OpenSSL says ZERO_RETURN here; it is still a failed handshake.

@@ -8,7 +8,7 @@
  */
 import * as C from "../generated/constants.js";
 import type { AnyPtr, Ptr } from "../generated/ffi.js";
-import type { Context } from "./context.js";
+import type { Context, OcspStatus } from "./context.js";
 import { OpenSSLError, UseAfterFreeError } from "./errors.js";
 import { MAX_IO, type OpenSSL } from "./openssl.js";
 import { Session } from "./session.js";
@@ -151,6 +151,8 @@ export interface ConnectionInfo {
   verifyResultString: string;
   /** The peer's certificate, if any. */
   peerCertificate: CertificateSummary | null;
+  /** Clients with ocsp on: what the stapled OCSP response said. */
+  ocsp?: OcspStatus;
 }
 
 /** What a certificate says, for display. */
@@ -194,6 +196,8 @@ export class Connection {
   callbackError: unknown;
   /** The first certificate the verification rejected, if any. */
   verifyFailure: VerifyDetail | undefined;
+  /** Clients with ocsp on: what the stapled OCSP response said (undefined until checked). */
+  ocspStatus: OcspStatus | undefined;
 
   constructor(context: Context, options: ConnectionOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("createConnection: options must be an object");
@@ -262,6 +266,9 @@ export class Connection {
         ? ossl.withCString(host, (p) => ffi.X509_VERIFY_PARAM_set1_ip_asc(ffi.SSL_get0_param(ssl), p))
         : ossl.withCString(host, (p) => ffi.SSL_set1_host(ssl, p));
       if (!ok) throw ossl.error(`invalid host "${host}"`);
+    }
+    if (this.context.ocsp !== "off" && !ffi.SSL_set_tlsext_status_type(ssl, C.TLSEXT_STATUSTYPE_ocsp)) {
+      throw ossl.error("SSL_set_tlsext_status_type failed");
     }
     if (o.session !== undefined) {
       if (!(o.session instanceof Session)) throw new TypeError("session must be a Session");
@@ -583,6 +590,7 @@ export class Connection {
       verifyResult,
       verifyResultString: ossl.string(ffi.X509_verify_cert_error_string(verifyResult)),
       peerCertificate,
+      ...(this.ocspStatus ? { ocsp: this.ocspStatus } : {}),
     };
   }
 

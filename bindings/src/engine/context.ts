@@ -11,6 +11,8 @@ import { readCertificates, readPrivateKey, type PemOrDer } from "./pki.js";
 import { defaultRoots, systemRoots } from "./roots.js";
 
 export type ProtocolVersion = "TLSv1.2" | "TLSv1.3";
+/** What a stapled OCSP response said about the server's certificate. */
+export type OcspStatus = "good" | "revoked" | "unknown" | "none" | "invalid";
 /** One source of trusted certificates. */
 export type CaEntry = PemOrDer | "default" | "system";
 const VERSIONS: Record<ProtocolVersion, number> = { "TLSv1.2": C.TLS1_2_VERSION, "TLSv1.3": C.TLS1_3_VERSION };
@@ -89,6 +91,14 @@ export interface ContextOptions {
    * them, or undefined to refuse with no_application_protocol). Overrides `alpn`.
    */
   alpnSelect?: (offered: string[]) => string | undefined;
+  /**
+   * Clients: ask the server to staple an OCSP response ("request": checked
+   * and reported in info.ocsp; "require": the handshake fails unless it says
+   * the certificate is good). Default "off".
+   */
+  ocsp?: "off" | "request" | "require";
+  /** Servers: the DER OCSP response to staple (from your CA's responder), when clients ask. */
+  ocspResponse?: Uint8Array;
   /** Servers: the 80-byte TLS session ticket keys (SSL_CTX_set_tlsext_ticket_keys); see setTicketKeys(). */
   ticketKeys?: Uint8Array;
   /** Extra SSL_OP_* bits to set. */
@@ -115,6 +125,9 @@ export class Context {
   readonly #sni = new Map<string, Context>();
   /** Client: verification was explicitly switched off (verify: false with ca: "none"). */
   verificationDisabled = false;
+  /** Client: OCSP stapling requested or required. */
+  ocsp: "off" | "request" | "require" = "off";
+  #ocspResponse: Uint8Array | undefined;
 
   constructor(ossl: OpenSSL, options: ContextOptions) {
     if (options === null || typeof options !== "object") throw new TypeError("createContext: options must be an object");
@@ -243,6 +256,16 @@ export class Context {
     }
 
     if (o.ticketKeys !== undefined) this.setTicketKeys(o.ticketKeys);
+    if (o.ocsp !== undefined && o.ocsp !== "off") {
+      if (this.role !== "client" || (o.ocsp !== "request" && o.ocsp !== "require")) throw new TypeError('ocsp is "off", "request" or "require", for clients');
+      this.ocsp = o.ocsp;
+      ffi.SSL_CTX_set_status_callback(ctx, 1);
+    }
+    if (o.ocspResponse !== undefined) {
+      if (this.role !== "server" || !(o.ocspResponse instanceof Uint8Array)) throw new TypeError("ocspResponse is DER bytes, for servers");
+      this.#ocspResponse = o.ocspResponse;
+      ffi.SSL_CTX_set_status_callback(ctx, 1);
+    }
     if (o.alpnSelect !== undefined) {
       if (this.role !== "server" || typeof o.alpnSelect !== "function") throw new TypeError("alpnSelect is a function, for servers");
       this.#alpnSelect = o.alpnSelect;
@@ -344,6 +367,25 @@ export class Context {
     const ctx = this.#sni.get(name);
     if (ctx && !ffi.SSL_set_SSL_CTX(ssl, ctx.ptr)) return C.SSL_TLSEXT_ERR_ALERT_FATAL;
     return C.SSL_TLSEXT_ERR_OK; // unknown names get the default certificate
+  }
+
+  /**
+   * @internal Status callback (trampoline). Servers staple their response
+   * (SSL_TLSEXT_ERR_OK) or nothing (NOACK); clients check what was stapled
+   * and, with ocsp: "require", refuse (0) anything but "good".
+   */
+  _onStatus(conn: Connection): number {
+    const { ffi } = this.ossl;
+    if (this.role === "server") {
+      const der = this.#ocspResponse;
+      if (!der) return C.SSL_TLSEXT_ERR_NOACK;
+      const ok = this.ossl.withBytes(der, (p, n) => ffi.SSL_set_ocsp_response(conn.ptr, p, n));
+      return ok ? C.SSL_TLSEXT_ERR_OK : C.SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    const status = ({ 0: "good", 1: "revoked", 2: "unknown", [-1]: "none" } as Record<number, OcspStatus>)[ffi.SSL_check_ocsp(conn.ptr)] ?? "invalid";
+    conn.ocspStatus = status;
+    ffi.ERR_clear_error();
+    return this.ocsp === "require" && status !== "good" ? 0 : 1;
   }
 
   /** Frees the SSL_CTX after disposing every connection created from it. */

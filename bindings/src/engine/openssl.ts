@@ -101,6 +101,14 @@ export class OpenSSL {
           return 0; // OpenSSL keeps ownership and frees it
         }
       },
+      status: (ssl) => {
+        const conn = this.connections.get(ssl);
+        try {
+          return conn ? conn.context._onStatus(conn) : C.SSL_TLSEXT_ERR_NOACK;
+        } catch {
+          return 0; // refuse rather than unwind into wasm
+        }
+      },
       servername: (ssl) => {
         const conn = this.connections.get(ssl);
         try {

@@ -791,6 +791,7 @@ export const TLS1_2_VERSION = 771;
 export const TLS1_3_VERSION = 772;
 export const TLS1_VERSION = 769;
 export const TLSEXT_NAMETYPE_host_name = 0;
+export const TLSEXT_STATUSTYPE_ocsp = 1;
 export const X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT = 1;
 export const X509_CHECK_FLAG_MULTI_LABEL_WILDCARDS = 8;
 export const X509_CHECK_FLAG_NEVER_CHECK_SUBJECT = 32;

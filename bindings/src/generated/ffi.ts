@@ -455,8 +455,12 @@ export interface FFI {
   SSL_CTX_set_session_cache_mode(ctx: Ptr<"SSL_CTX">, mode: number): number;
   /** `void ow_SSL_CTX_set_session_callbacks(SSL_CTX * ctx, int on)` (wasm/shim.c) */
   SSL_CTX_set_session_callbacks(ctx: Ptr<"SSL_CTX">, on: number): void;
+  /** `int ow_SSL_CTX_set_status_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
+  SSL_CTX_set_status_callback(ctx: Ptr<"SSL_CTX">, on: number): number;
   /** `void ow_SSL_CTX_set_verify(SSL_CTX * ctx, int mode, int with_callback)` (wasm/shim.c) */
   SSL_CTX_set_verify(ctx: Ptr<"SSL_CTX">, mode: number, with_callback: number): void;
+  /** `int ow_SSL_check_ocsp(SSL * s)` (wasm/shim.c) */
+  SSL_check_ocsp(s: Ptr<"SSL">): number;
   /** `int ow_SSL_get_negotiated_group(SSL * s)` (wasm/shim.c) */
   SSL_get_negotiated_group(s: Ptr<"SSL">): number;
   /** `int ow_SSL_set1_groups_list(SSL * s, const char * list)` (wasm/shim.c) */
@@ -469,8 +473,12 @@ export interface FFI {
   SSL_set_mode(s: Ptr<"SSL">, mode: number): number;
   /** `void ow_SSL_set_msg_callback(SSL * s, int on)` (wasm/shim.c) */
   SSL_set_msg_callback(s: Ptr<"SSL">, on: number): void;
+  /** `int ow_SSL_set_ocsp_response(SSL * s, const unsigned char * der, long len)` (wasm/shim.c) */
+  SSL_set_ocsp_response(s: Ptr<"SSL">, der: Ptr<"unsigned char">, len: number): number;
   /** `int ow_SSL_set_tlsext_host_name(SSL * s, const char * name)` (wasm/shim.c) */
   SSL_set_tlsext_host_name(s: Ptr<"SSL">, name: Ptr<"char">): number;
+  /** `long ow_SSL_set_tlsext_status_type(SSL * s, int type)` (wasm/shim.c) */
+  SSL_set_tlsext_status_type(s: Ptr<"SSL">, type_: number): number;
   /** `size_t ow_heap_in_use(void)` (wasm/shim.c) */
   heap_in_use(): number;
   /** `int ow_sk_X509_num(const struct stack_st_X509 * sk)` (wasm/shim.c) */
@@ -702,14 +710,18 @@ export function bindFFI(m: RawExports): FFI {
     SSL_CTX_set_servername_callback: e._ow_SSL_CTX_set_servername_callback,
     SSL_CTX_set_session_cache_mode: e._ow_SSL_CTX_set_session_cache_mode,
     SSL_CTX_set_session_callbacks: e._ow_SSL_CTX_set_session_callbacks,
+    SSL_CTX_set_status_callback: e._ow_SSL_CTX_set_status_callback,
     SSL_CTX_set_verify: e._ow_SSL_CTX_set_verify,
+    SSL_check_ocsp: e._ow_SSL_check_ocsp,
     SSL_get_negotiated_group: e._ow_SSL_get_negotiated_group,
     SSL_set1_groups_list: e._ow_SSL_set1_groups_list,
     SSL_set_max_proto_version: e._ow_SSL_set_max_proto_version,
     SSL_set_min_proto_version: e._ow_SSL_set_min_proto_version,
     SSL_set_mode: e._ow_SSL_set_mode,
     SSL_set_msg_callback: e._ow_SSL_set_msg_callback,
+    SSL_set_ocsp_response: e._ow_SSL_set_ocsp_response,
     SSL_set_tlsext_host_name: e._ow_SSL_set_tlsext_host_name,
+    SSL_set_tlsext_status_type: e._ow_SSL_set_tlsext_status_type,
     heap_in_use: () => e._ow_heap_in_use() >>> 0,
     sk_X509_num: e._ow_sk_X509_num,
     sk_X509_value: e._ow_sk_X509_value,
