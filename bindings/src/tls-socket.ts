@@ -130,6 +130,12 @@ export class CertificateVerificationError extends TlsHandshakeError {
 
 const CHUNK = 16384;
 
+/** Sessions waiting for nextSession(), and its callers waiting for sessions. */
+interface SessionInbox {
+  waiters: ((s: Session) => void)[];
+  unclaimed: Session | undefined;
+}
+
 /** A user callback that must not break the socket if it throws. */
 function safe<T>(fn: (e: T) => void): (e: T) => void {
   return (e) => {
@@ -170,9 +176,20 @@ export class TlsSocket {
     }
     let conn: Connection;
     const trace = onTrace ? safe(onTrace) : undefined;
+    const socketRef: SessionInbox = { waiters: [], unclaimed: undefined };
     try {
       conn = ctx.createConnection({
-        servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}), ...(onSession ? { onSession } : {}),
+        servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}),
+        // Sessions go to the listener, else to whoever awaits nextSession(),
+        // else they wait for it (the newest one only).
+        onSession: (s: Session) => {
+          if (onSession) onSession(s);
+          else if (socketRef.waiters.length) socketRef.waiters.shift()!(s);
+          else {
+            socketRef.unclaimed?.dispose();
+            socketRef.unclaimed = s;
+          }
+        },
         ...(trace ? {
           onMessage: (m: ProtocolMessage) => {
             if (m.alert) {
@@ -185,7 +202,7 @@ export class TlsSocket {
       if (ownsContext) ctx.dispose();
       throw e;
     }
-    const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined, trace, keepSession === true);
+    const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined, trace, keepSession === true, socketRef);
     const started = Date.now();
     await socket.#handshake();
     trace?.({ type: "handshake", ms: Date.now() - started });
@@ -225,8 +242,11 @@ export class TlsSocket {
   readonly #trace: ((e: TraceEvent) => void) | undefined;
   readonly #keepSession: boolean;
 
+  readonly #sessions: SessionInbox;
+
   private constructor(transport: Transport, conn: Connection, ownedContext: Context | undefined,
-    trace: ((e: TraceEvent) => void) | undefined, keepSession: boolean) {
+    trace: ((e: TraceEvent) => void) | undefined, keepSession: boolean, sessions: SessionInbox) {
+    this.#sessions = sessions;
     this.#conn = conn;
     this.#ownedContext = ownedContext;
     this.#trace = trace;
@@ -270,6 +290,33 @@ export class TlsSocket {
   /** The session (for resumption), once established. The caller owns it. */
   get session(): Session | null {
     return this.#conn.session;
+  }
+
+  /**
+   * Clients: the newest session OpenSSL established that nobody took yet,
+   * or else the next one (TLS 1.3: NewSessionTickets are read as the
+   * readable is, which starts as soon as the handshake is done). The caller
+   * owns it. Rejects if the connection ends first. (Not with an onSession
+   * listener, which takes them all.)
+   */
+  nextSession(): Promise<Session> {
+    const inbox = this.#sessions;
+    if (inbox.unclaimed) {
+      const s = inbox.unclaimed;
+      inbox.unclaimed = undefined;
+      return Promise.resolve(s);
+    }
+    if (this.#ending) return Promise.reject(new Error("the connection is over: no more sessions"));
+    return new Promise((resolve, reject) => {
+      inbox.waiters.push(resolve);
+      void this.closed.then(() => {
+        const i = inbox.waiters.indexOf(resolve);
+        if (i >= 0) {
+          inbox.waiters.splice(i, 1);
+          reject(new Error("the connection ended before a new session arrived"));
+        }
+      });
+    });
   }
 
   /** The engine connection underneath (for inspection; do not drive it yourself). */
@@ -575,6 +622,8 @@ export class TlsSocket {
     this.#trace?.({ type: "transport", event: abortTransport ? "aborted" : "closed" });
     this.#conn.dispose();
     this.#ownedContext?.dispose();
+    this.#sessions.unclaimed?.dispose(); // nobody asked for it
+    this.#sessions.unclaimed = undefined;
     this.#trace?.({ type: "closed", ending, state });
     this.#resolveClosed(this.#ending);
   }

@@ -112,6 +112,35 @@ describe("certificates", () => {
   });
 });
 
+describe("signature algorithms and IP addresses", () => {
+  it("sigalgs are configurable: an ECDSA certificate needs an ECDSA one on offer", () => {
+    {
+      using p = new Pair(ossl, { client: { sigalgs: "ECDSA+SHA256" } });
+      p.handshake();
+    }
+    using p = new Pair(ossl, { client: { sigalgs: "rsa_pss_rsae_sha256" } });
+    p.client.handshake(); p.toServer();
+    expectResult(p.server.handshake(), -1, "ssl");
+  });
+
+  it("an IP address as the name: checked against the certificate's IP SAN, and not sent as SNI", async () => {
+    const { makeDemoPki } = await import("../../web-demo/pki.mjs");
+    const pki = makeDemoPki(); // its leaves carry IP:127.0.0.1
+    using sctx = ossl.createContext({ role: "server", cert: pki.certs.ecdsa!.certPem, key: pki.certs.ecdsa!.keyPem });
+    using cctx = ossl.createContext({ role: "client", ca: pki.caPem });
+    {
+      using p = new Pair(ossl, { clientContext: cctx, serverContext: sctx, clientConnection: { servername: "127.0.0.1" } });
+      p.handshake();
+      expect(p.client.info.verification).toBe("verified");
+      expect(p.server.info.servername).toBeNull();
+    }
+    using p = new Pair(ossl, { clientConnection: { servername: "127.0.0.2" } });
+    p.client.handshake(); p.toServer(); p.server.handshake(); p.toClient();
+    expectResult(p.client.handshake(), -1, "ssl", C.SSL_R_CERTIFICATE_VERIFY_FAILED);
+    expect(p.client.info.verifyResult).toBe(C.X509_V_ERR_IP_ADDRESS_MISMATCH);
+  });
+});
+
 describe("ALPN", () => {
   it("the server picks its most preferred protocol the client offered", () => {
     using p = new Pair(ossl, { client: { alpn: ["http/1.1", "h2"] }, server: { alpn: ["h2", "http/1.1"] } });

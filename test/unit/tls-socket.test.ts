@@ -191,6 +191,49 @@ describe("TlsSocket in memory", () => {
     sctx.dispose();
   });
 
+  it("nextSession(): the TLS 1.3 ticket, as it arrives, resumes the next connection", async () => {
+    const id = identity();
+    const sctx = ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem });
+    const [a, b] = memoryPair();
+    const [client] = await Promise.all([
+      TlsSocket.connect(a, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME }),
+      TlsSocket.accept(b, { context: sctx }),
+    ]);
+    const session = await client.nextSession();
+    expect(session.resumable).toBe(true);
+    const [c, d] = memoryPair();
+    const [again] = await Promise.all([
+      TlsSocket.connect(c, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME, session }),
+      TlsSocket.accept(d, { context: sctx }),
+    ]);
+    expect(again.info.sessionReused).toBe(true);
+    session.dispose();
+    sctx.dispose();
+  });
+
+  it("an unclean end (truncation) leaves a session OpenSSL will not resume", async () => {
+    const id = identity();
+    const sctx = ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem });
+    const [a, b] = memoryPair();
+    const [client, server] = await Promise.all([
+      TlsSocket.connect(a, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME, keepSession: true }),
+      TlsSocket.accept(b, { context: sctx }),
+    ]);
+    await server.destroy();
+    await expect(readAll(client.readable)).rejects.toBeInstanceOf(TlsTruncationError);
+    const { ending, session } = await client.closed;
+    expect(ending).toBe("truncated");
+    expect(session?.resumable).toBe(false);
+    const [c, d] = memoryPair();
+    const [again] = await Promise.all([
+      TlsSocket.connect(c, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME, session }),
+      TlsSocket.accept(d, { context: sctx }),
+    ]);
+    expect(again.info.sessionReused).toBe(false);
+    session!.dispose();
+    sctx.dispose();
+  });
+
   it("moves 1 MiB each way intact", async () => {
     const [client, server] = await pairOfSockets();
     const big = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);
