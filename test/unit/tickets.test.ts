@@ -23,6 +23,7 @@ describe("sessions as they arrive", () => {
     p.dispose();
     for (const s of got) {
       expect(s.resumable).toBe(true);
+      expect(s.maxEarlyData).toBe(0); // no 0-RTT: early data is replayable, so it stays off
       using q = new Pair(ossl, { clientContext: cctx, serverContext: sctx, clientConnection: { servername: "server.test", session: s } });
       q.handshake();
       expect(q.client.sessionReused).toBe(true);

@@ -87,6 +87,14 @@ export class Session {
     return Number(this.ossl.ffi.SSL_SESSION_get_ticket_lifetime_hint(this.ptr));
   }
 
+  /**
+   * SSL_SESSION_get_max_early_data: how much 0-RTT data this session would
+   * allow. Servers here never offer early data (replayable), so it is 0.
+   */
+  get maxEarlyData(): number {
+    return this.ossl.ffi.SSL_SESSION_get_max_early_data(this.ptr);
+  }
+
   /** Releases this reference (SSL_SESSION_free). Idempotent. */
   dispose(): void {
     if (!this.#ptr) return;
