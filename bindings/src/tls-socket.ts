@@ -171,7 +171,8 @@ export class TlsSocket {
       const ossl = openssl ?? await OpenSSL.load();
       // A client with no `ca` trusts the default root store (loaded now, once).
       if (role === "client" && contextOptions.ca === undefined) await OpenSSL.loadDefaultRoots();
-      ctx = ossl.createContext({ ...contextOptions, role });
+      // Its own client contexts collect sessions (nextSession; single-use TLS 1.3 tickets).
+      ctx = ossl.createContext({ ...(role === "client" ? { collectSessions: true } : {}), ...contextOptions, role });
       ownsContext = true;
     }
     let conn: Connection;
@@ -182,14 +183,16 @@ export class TlsSocket {
         servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}),
         // Sessions go to the listener, else to whoever awaits nextSession(),
         // else they wait for it (the newest one only).
-        onSession: (s: Session) => {
-          if (onSession) onSession(s);
-          else if (socketRef.waiters.length) socketRef.waiters.shift()!(s);
-          else {
-            socketRef.unclaimed?.dispose();
-            socketRef.unclaimed = s;
-          }
-        },
+        ...(ctx.collectsSessions || onSession ? {
+          onSession: (s: Session) => {
+            if (onSession) onSession(s);
+            else if (socketRef.waiters.length) socketRef.waiters.shift()!(s);
+            else {
+              socketRef.unclaimed?.dispose();
+              socketRef.unclaimed = s;
+            }
+          },
+        } : {}),
         ...(trace ? {
           onMessage: (m: ProtocolMessage) => {
             if (m.alert) {
@@ -300,6 +303,9 @@ export class TlsSocket {
    * listener, which takes them all.)
    */
   nextSession(): Promise<Session> {
+    if (!this.#conn.context.collectsSessions) {
+      return Promise.reject(new TypeError("nextSession needs a client context created with collectSessions: true"));
+    }
     const inbox = this.#sessions;
     if (inbox.unclaimed) {
       const s = inbox.unclaimed;

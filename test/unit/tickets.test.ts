@@ -13,7 +13,7 @@ beforeAll(async () => {
 describe("sessions as they arrive", () => {
   it("TLS 1.3: each NewSessionTicket reaches onSession when the client reads it; each one resumes", () => {
     const got: Session[] = [];
-    const { cctx, sctx } = contexts(ossl, { version: "TLSv1.3", server: { numTickets: 3 } });
+    const { cctx, sctx } = contexts(ossl, { version: "TLSv1.3", client: { collectSessions: true }, server: { numTickets: 3 } });
     const p = new Pair(ossl, { clientContext: cctx, serverContext: sctx, clientConnection: { servername: "server.test", onSession: (s) => got.push(s) } });
     p.handshake();
     expect(got).toHaveLength(0); // the tickets are waiting, unread
@@ -35,11 +35,37 @@ describe("sessions as they arrive", () => {
 
   it("TLS 1.2: the session arrives at the end of the handshake", () => {
     const got: Session[] = [];
-    using p = new Pair(ossl, { version: "TLSv1.2", clientConnection: { servername: "server.test", onSession: (s) => got.push(s) } });
+    using p = new Pair(ossl, { version: "TLSv1.2", client: { collectSessions: true }, clientConnection: { servername: "server.test", onSession: (s) => got.push(s) } });
     p.handshake();
     expect(got).toHaveLength(1);
     expect(got[0]!.hasTicket).toBe(true);
     got[0]!.dispose();
+  });
+});
+
+describe("collectSessions", () => {
+  it("is needed for onSession; with it, a TLS 1.3 ticket is single-use (OpenSSL's client cache rule), without it reusable", () => {
+    using plain = ossl.createContext({ role: "client", ca: "none", verify: false });
+    expect(() => plain.createConnection({ onSession: () => {} })).toThrow(/collectSessions/);
+    for (const collect of [false, true]) {
+      const { cctx, sctx } = contexts(ossl, { version: "TLSv1.3", client: { collectSessions: collect } });
+      const first = new Pair(ossl, { clientContext: cctx, serverContext: sctx });
+      first.handshake();
+      first.closeCleanly();
+      const session = first.client.session!;
+      first.dispose();
+      const reused: boolean[] = [];
+      for (let i = 0; i < 2; i++) {
+        using q = new Pair(ossl, { clientContext: cctx, serverContext: sctx, clientConnection: { servername: "server.test", session } });
+        q.handshake();
+        q.client.read(); // its own new ticket arrives: with collectSessions, the old one is retired
+        reused.push(q.client.sessionReused);
+      }
+      expect(reused).toEqual(collect ? [true, false] : [true, true]);
+      session.dispose();
+      cctx.dispose();
+      sctx.dispose();
+    }
   });
 });
 

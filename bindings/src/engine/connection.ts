@@ -104,9 +104,10 @@ export interface ConnectionOptions {
   /** Turn the message callback on without a listener, for closeNotifySent/Received. */
   trace?: boolean;
   /**
-   * Clients: called with each new session as OpenSSL establishes it (TLS
-   * 1.3: each NewSessionTicket as it is read; TLS 1.2: at the end of the
-   * handshake). The listener owns the Session: dispose it.
+   * Clients whose context has collectSessions: called with each new session
+   * as OpenSSL establishes it (TLS 1.3: each NewSessionTicket as it is read;
+   * TLS 1.2: at the end of the handshake). The listener owns the Session:
+   * dispose it.
    */
   onSession?: (session: Session) => void;
   /**
@@ -233,6 +234,10 @@ export class Connection {
     this.#onMessage = options.onMessage;
     this.#onVerify = options.onVerify;
     this.#onSession = options.onSession;
+    if (options.onSession && !context.collectsSessions) {
+      ffi.SSL_free(ssl);
+      throw new TypeError("onSession needs a context created with collectSessions: true");
+    }
     if (options.onMessage || options.trace) ffi.SSL_set_msg_callback(ssl, 1);
     ossl.connections.set(ssl, this);
     context.connections.add(this);

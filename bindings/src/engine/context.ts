@@ -92,6 +92,15 @@ export interface ContextOptions {
    */
   alpnSelect?: (offered: string[]) => string | undefined;
   /**
+   * Clients: turn on OpenSSL's client session cache without its internal
+   * store (SSL_SESS_CACHE_CLIENT | NO_INTERNAL_STORE) and the new-session
+   * callback, so connections can take each session as it arrives
+   * (Connection onSession). With it, OpenSSL treats TLS 1.3 tickets as
+   * single-use, as RFC 8446 advises: a resumed session's ticket is retired
+   * when its successor arrives. Off by default, as in OpenSSL.
+   */
+  collectSessions?: boolean;
+  /**
    * Clients: ask the server to staple an OCSP response ("request": checked
    * and reported in info.ocsp; "require": the handshake fails unless it says
    * the certificate is good). Default "off".
@@ -125,6 +134,8 @@ export class Context {
   readonly #sni = new Map<string, Context>();
   /** Client: verification was explicitly switched off (verify: false with ca: "none"). */
   verificationDisabled = false;
+  /** Client: created with collectSessions (Connection onSession works). */
+  collectsSessions = false;
   /** Client: OCSP stapling requested or required. */
   ocsp: "off" | "request" | "require" = "off";
   #ocspResponse: Uint8Array | undefined;
@@ -185,12 +196,14 @@ export class Context {
     if (o.numTickets !== undefined) ffi.SSL_CTX_set_num_tickets(ctx, o.numTickets);
     if (o.quietShutdown) ffi.SSL_CTX_set_quiet_shutdown(ctx, 1);
     if (o.sessionTimeout !== undefined) ffi.SSL_CTX_set_timeout(ctx, o.sessionTimeout);
-    if (this.role === "client") {
+    if (o.collectSessions) {
+      if (this.role !== "client") throw new TypeError("collectSessions is for clients");
       // The new-session callback is how a client learns of each ticket as it
-      // arrives (Connection onSession); OpenSSL calls it only with client
-      // caching on. Nothing is stored in the context itself.
+      // arrives; OpenSSL calls it only with client caching on. Nothing is
+      // stored in the context itself.
       ffi.SSL_CTX_set_session_cache_mode(ctx, C.SSL_SESS_CACHE_CLIENT | C.SSL_SESS_CACHE_NO_INTERNAL_STORE);
       ffi.SSL_CTX_set_session_callbacks(ctx, 1);
+      this.collectsSessions = true;
     }
     if (this.role === "server") {
       ffi.SSL_CTX_set_session_cache_mode(ctx, o.sessionCache === false ? C.SSL_SESS_CACHE_OFF : C.SSL_SESS_CACHE_SERVER);
