@@ -173,6 +173,40 @@ describe("relaying", () => {
   });
 });
 
+describe("backpressure", () => {
+  it("a WebSocket client that stops reading stops the tunnel reading TCP: the TCP sender stalls, then everything arrives", async () => {
+    const source = net.createServer();
+    const sourcePort = await listen(source);
+    const connected = once(source, "connection") as Promise<[net.Socket]>;
+    const t = await createTunnel({ allow: [`127.0.0.1:${sourcePort}`] });
+    const ws = new WebSocket(`${t.url}/127.0.0.1:${sourcePort}`);
+    let received = 0;
+    ws.on("message", (d: Buffer) => (received += d.length));
+    await once(ws, "open");
+    const [sender] = await connected;
+    ws.pause(); // the client stops reading
+    // Write until a drain no longer comes: kernel buffers and the tunnel's
+    // 1 MiB high-water mark fill, then the tunnel stops reading TCP.
+    const chunk = Buffer.alloc(1 << 20);
+    let offered = 0;
+    let stalled = false;
+    while (!stalled && offered < 256 << 20) {
+      offered += chunk.length;
+      if (!sender.write(chunk)) {
+        stalled = !(await Promise.race([once(sender, "drain").then(() => true), new Promise((r) => setTimeout(() => r(false), 500))]));
+      }
+    }
+    expect(stalled).toBe(true); // nothing is reading: the tunnel paused TCP instead of buffering it all
+    expect(offered).toBeLessThan(64 << 20);
+    ws.resume();
+    sender.end();
+    await once(ws, "close");
+    expect(received).toBe(offered);
+    await t.close();
+    source.close();
+  });
+});
+
 describe("TLS through the tunnel", () => {
   const id = identity();
   let server: tls.Server;
