@@ -287,7 +287,7 @@ export class TlsSocket {
 
   /** SSL_get_shutdown. */
   get shutdownState(): ShutdownState {
-    return this.#conn.disposed ? { sent: this.#sentCloseNotify, received: this.#peerClosed } : this.#conn.shutdownState;
+    return this.#stateNow();
   }
 
   /** The session (for resumption), once established. The caller owns it. */

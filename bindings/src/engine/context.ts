@@ -127,7 +127,6 @@ export class Context {
   /** @internal Live connections, disposed with the context. */
   readonly connections = new Set<Connection>();
   #ptr: Ptr<"SSL_CTX"> | 0;
-  #alpn: Uint8Array | undefined;
   #serverAlpn: string[] | undefined;
   #alpnSelect: ((offered: string[]) => string | undefined) | undefined;
   /** SNI host name (lower case) -> its own context (servers with `sni`). */
@@ -152,7 +151,6 @@ export class Context {
     const ctx = ffi.SSL_CTX_new(this.role === "client" ? ffi.TLS_client_method() : ffi.TLS_server_method());
     if (!ctx) throw ossl.error("SSL_CTX_new failed");
     this.#ptr = ctx;
-    ossl.contexts.set(ctx, this);
     try {
       this.#configure(options);
     } catch (e) {
@@ -289,7 +287,6 @@ export class Context {
       if (this.role === "client") {
         // SSL_CTX_set_alpn_protos returns 0 on success.
         if (ossl.withBytes(wire, (p, n) => ffi.SSL_CTX_set_alpn_protos(ctx, p, n)) !== 0) fail("SSL_CTX_set_alpn_protos failed");
-        this.#alpn = wire;
       } else {
         this.#serverAlpn = names;
         ffi.SSL_CTX_set_alpn_select_callback(ctx, 1);
@@ -343,11 +340,6 @@ export class Context {
   /** Number of sessions in the server's cache (SSL_CTX_sess_number). */
   get cachedSessions(): number {
     return this.ossl.ffi.SSL_CTX_sess_number(this.ptr);
-  }
-
-  /** The client's ALPN offer in wire format (or undefined). */
-  get alpnOffer(): Uint8Array | undefined {
-    return this.#alpn;
   }
 
   /** @internal Server ALPN selection (trampoline): offset of the chosen protocol in the client's list, or -1. */
@@ -406,7 +398,6 @@ export class Context {
     if (!this.#ptr) return;
     for (const c of [...this.connections]) c.dispose();
     for (const c of this.#sni.values()) c.dispose();
-    this.ossl.contexts.delete(this.#ptr);
     this.ossl.ffi.SSL_CTX_free(this.#ptr);
     this.#ptr = 0;
   }

@@ -66,8 +66,6 @@ export class OpenSSL {
   /** @internal */ readonly module: EmscriptenModule;
   /** @internal Live connections by SSL pointer, for the callback trampolines. */
   readonly connections = new Map<number, Connection>();
-  /** @internal Live contexts by SSL_CTX pointer. */
-  readonly contexts = new Map<number, Context>();
 
   #io = 0;
   #ioSize = 0;
@@ -267,6 +265,18 @@ export class OpenSSL {
     } finally {
       this.cleanseFree(p, Math.max(1, bytes.length));
     }
+  }
+
+  /**
+   * @internal Runs `fn` with a `const unsigned char **` pointing at a heap
+   * copy of `bytes` (wiped afterwards): the input d2i_* functions take.
+   */
+  withD2iInput<T>(bytes: Uint8Array, fn: (pp: number, n: number) => T): T {
+    return this.withBytes(bytes, (p, n) => {
+      const pp = this.slot(0);
+      this.setU32(pp, p);
+      return fn(pp, n);
+    });
   }
 
   /** @internal Drains OpenSSL's error queue. */

@@ -35,11 +35,7 @@ export function readCertificates(ossl: OpenSSL, input: PemOrDer, what = "certifi
   const { ffi } = ossl;
   ffi.ERR_clear_error();
   if (input instanceof Uint8Array) {
-    const x = ossl.withBytes(input, (p, n) => {
-      const pp = ossl.slot(0);
-      ossl.setU32(pp, p);
-      return ffi.d2i_X509(0 as never, pp as never, n);
-    });
+    const x = ossl.withD2iInput(input, (pp, n) => ffi.d2i_X509(0 as never, pp as never, n));
     if (!x) throw ossl.error(`${what}: not a DER X.509 certificate`);
     return [x];
   }
@@ -70,11 +66,7 @@ export function readPrivateKey(ossl: OpenSSL, input: PemOrDer, passphrase?: stri
   ffi.ERR_clear_error();
   let key: Ptr<"EVP_PKEY">;
   if (input instanceof Uint8Array) {
-    key = ossl.withBytes(input, (p, n) => {
-      const pp = ossl.slot(0);
-      ossl.setU32(pp, p);
-      return ffi.d2i_AutoPrivateKey(0 as never, pp as never, n);
-    });
+    key = ossl.withD2iInput(input, (pp, n) => ffi.d2i_AutoPrivateKey(0 as never, pp as never, n));
   } else {
     // With a NULL callback, PEM_read_bio_PrivateKey takes `u` as the passphrase.
     // An empty one stands in when none is given, so an encrypted key fails

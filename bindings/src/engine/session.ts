@@ -21,11 +21,7 @@ export class Session {
     if (!(bytes instanceof Uint8Array)) throw new TypeError("Session.import: expected a Uint8Array");
     const { ffi } = ossl;
     ffi.ERR_clear_error();
-    const p = ossl.withBytes(bytes, (buf, n) => {
-      const pp = ossl.slot(0);
-      ossl.setU32(pp, buf);
-      return ffi.d2i_SSL_SESSION(0 as never, pp as never, n);
-    });
+    const p = ossl.withD2iInput(bytes, (pp, n) => ffi.d2i_SSL_SESSION(0 as never, pp as never, n));
     if (!p) throw ossl.error("Session.import: not a serialized SSL_SESSION");
     return new Session(ossl, p);
   }
