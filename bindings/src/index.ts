@@ -31,6 +31,8 @@ export {
   TlsSocket,
   TlsTruncationError,
   TlsHandshakeError,
+  TlsTimeoutError,
+  TlsClosedError,
   CertificateVerificationError,
   type TlsSocketOptions,
   type CloseInfo,
@@ -43,5 +45,7 @@ export {
 } from "./tls-socket.js";
 export { memoryPair } from "./transports/memory.js";
 export { fromNodeSocket, connectTcp } from "./transports/node.js";
-export { fromWebSocket, connectWebSocket, WebSocketClosedError, type WebSocketLike } from "./transports/websocket.js";
+export {
+  fromWebSocket, connectWebSocket, WebSocketClosedError, WebSocketLimitError, type WebSocketLike, type WebSocketTransportOptions,
+} from "./transports/websocket.js";
 export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike } from "./transports/runtimes.js";

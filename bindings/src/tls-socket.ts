@@ -4,8 +4,10 @@
  * of the OpenSSL calls it makes are reported as they were.
  *
  * - A slow reader stops the transport being read (input is pulled only when
- *   an OpenSSL call wants it); a slow transport stops writes (each write
- *   waits for the transport to accept its records).
+ *   an OpenSSL call wants it, and handed to OpenSSL at most FEED_LIMIT bytes
+ *   at a time, so a peer's bytes never pile up in the wasm heap); a slow
+ *   transport stops writes (each write waits for the transport to accept
+ *   its records).
  * - Ending `writable` sends close_notify (half-close); `readable` ends on
  *   the peer's close_notify, and errors with TlsTruncationError when the
  *   transport ends without one (unless the context ignores unexpected EOF).
@@ -48,6 +50,26 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
   onVerify?: ConnectionOptions["onVerify"];
   /** Clients: each new session (TLS 1.3 ticket) as it arrives; the listener owns it. */
   onSession?: ConnectionOptions["onSession"];
+  /**
+   * Milliseconds the handshake may take, from connect()/accept() to its end
+   * (default 30000; 0: no limit). Beyond it the transport is closed and the
+   * promise rejects with TlsTimeoutError (phase "handshake"): a peer that
+   * sends half a ClientHello and stops holds nothing for long.
+   */
+  handshakeTimeout?: number;
+  /**
+   * Milliseconds without any byte received or written by the application
+   * after which the connection is destroyed with TlsTimeoutError (phase
+   * "idle"; the peer sees the transport close without close_notify).
+   * Default 0: no limit (like Node's sockets; servers should set one).
+   */
+  idleTimeout?: number;
+  /**
+   * Aborting it destroys the socket (no close_notify): during the handshake
+   * connect()/accept() rejects with the signal's reason, afterwards the
+   * readable errors with it.
+   */
+  signal?: AbortSignal;
 }
 
 /** A step in a connection's life, reported to `onTrace`. */
@@ -61,12 +83,13 @@ export type TraceEvent =
   | { type: "transport"; event: "eof" | "error" | "closed" | "aborted"; detail?: string }
   | { type: "closed"; ending: Ending; state: ShutdownState };
 
-/** How a connection ended. */
+/** How a connection ended (the README's table says what each side sees). */
 export type Ending =
   | "clean"       // close_notify both ways
-  | "one-way"     // only one side's close_notify (the other side did not answer, or was not waited for)
+  | "one-way"     // we sent ours and ended without waiting for the peer's (unidirectional, quiet), or the
+                  // peer answered it by closing the transport and shutdown({ acceptEof }) accepted that
   | "truncated"   // the transport ended without the peer's close_notify
-  | "error";      // a fatal TLS or transport error
+  | "error";      // a fatal TLS or transport error, destroy(), a timeout or an abort
 
 export interface CloseInfo {
   ending: Ending;
@@ -109,6 +132,26 @@ export class TlsHandshakeError extends Error {
   override name = "TlsHandshakeError";
 }
 
+/** A limit of time ran out: `phase` says which (TlsSocketOptions.handshakeTimeout / idleTimeout). */
+export class TlsTimeoutError extends Error {
+  override name = "TlsTimeoutError";
+  constructor(readonly phase: "handshake" | "idle", readonly timeoutMs: number) {
+    super(phase === "handshake" ? `the TLS handshake did not complete within ${timeoutMs} ms`
+      : `no data moved for ${timeoutMs} ms: the connection was closed as idle`);
+  }
+}
+
+/**
+ * The socket has ended (`ending` says how), so it can no longer write; or a
+ * write was attempted after this side's close_notify.
+ */
+export class TlsClosedError extends Error {
+  override name = "TlsClosedError";
+  constructor(readonly ending: Ending) {
+    super(`the TLS connection is closed (${ending}): nothing more can be written`);
+  }
+}
+
 /** The peer's certificate failed verification. */
 export class CertificateVerificationError extends TlsHandshakeError {
   override name = "CertificateVerificationError";
@@ -129,6 +172,26 @@ export class CertificateVerificationError extends TlsHandshakeError {
 }
 
 const CHUNK = 16384;
+/**
+ * Most bytes of transport input handed to OpenSSL at once: more than one
+ * whole record (at most 18 KiB + 5), so every read can make progress, and the
+ * rest of a large transport chunk waits in JS until OpenSSL wants it.
+ */
+const FEED_LIMIT = 32 * 1024;
+const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
+/** How long closing the transport may take before the socket stops waiting for it. */
+const TRANSPORT_CLOSE_GRACE = 10_000;
+const EMPTY = new Uint8Array(0);
+
+function timeoutOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (Number.isSafeInteger(value) && value >= 0) return value;
+  throw new RangeError(`${name} must be a non-negative integer number of milliseconds (0: none), got ${String(value)}`);
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
 
 /** Sessions waiting for nextSession(), and its callers waiting for sessions. */
 interface SessionInbox {
@@ -162,7 +225,16 @@ export class TlsSocket {
     if (!transport || !(transport.readable instanceof ReadableStream) || !(transport.writable instanceof WritableStream)) {
       throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
     }
-    const { context, openssl, servername, host, session, keepSession, onTrace, onVerify, onSession, ...contextOptions } = options;
+    const {
+      context, openssl, servername, host, session, keepSession, onTrace, onVerify, onSession,
+      handshakeTimeout, idleTimeout, signal, ...contextOptions
+    } = options;
+    const limits = {
+      handshake: timeoutOption("handshakeTimeout", handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
+      idle: timeoutOption("idleTimeout", idleTimeout, 0),
+    };
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+    signal?.throwIfAborted();
     let ctx = context;
     let ownsContext = false;
     if (ctx) {
@@ -206,8 +278,10 @@ export class TlsSocket {
       throw e;
     }
     const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined, trace, keepSession === true, socketRef);
+    socket.#idleTimeout = limits.idle;
+    socket.#watch(signal);
     const started = Date.now();
-    await socket.#handshake();
+    await socket.#handshake(limits.handshake);
     trace?.({ type: "handshake", ms: Date.now() - started });
     return socket;
   }
@@ -217,6 +291,8 @@ export class TlsSocket {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #input: Promise<void> | null = null;
+  /** The part of the last transport chunk not handed to OpenSSL yet. */
+  #inbox: Uint8Array = EMPTY;
   #outputError: unknown;
   #inputEnded = false;
   #transportError: unknown;
@@ -230,6 +306,23 @@ export class TlsSocket {
   #inShutdown = false;
   /** The readable's SSL_read in progress, if any (shutdown() lets it finish rather than race it). */
   #pulling: Promise<Result | undefined> | null = null;
+  /** shutdown({ acceptEof }) is waiting: the transport ending after our close_notify answers it. */
+  #acceptEof = false;
+  /** The transport ended after our close_notify without the peer's, and acceptEof took that as the answer. */
+  #eofAnswered = false;
+  /** The transport had already ended when our close_notify went out: that EOF cannot be an answer to it. */
+  #eofBeforeCloseNotify = false;
+  /** What the handshake negotiated, and the peer's chain (kept once read, and at the end: the SSL object is freed). */
+  #info: ConnectionInfo | undefined;
+  #chain: CertificateSummary[] | undefined;
+  #established = false;
+  #idleTimeout = 0;
+  #lastActivity = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #unwatch: (() => void) | undefined;
+  /** Settles when the socket ends, so no wait on a stuck transport outlives it. */
+  #markEnded!: () => void;
+  readonly #ended = new Promise<void>((resolve) => (this.#markEnded = resolve));
   #resolveClosed!: (info: CloseInfo) => void;
   #handshakeSettled!: () => void;
   readonly #handshaken = new Promise<void>((resolve) => (this.#handshakeSettled = resolve));
@@ -275,14 +368,14 @@ export class TlsSocket {
     });
   }
 
-  /** What the handshake negotiated. */
+  /** What the handshake negotiated (still readable after the end). */
   get info(): ConnectionInfo {
-    return this.#conn.info;
+    return this.#info ??= this.#conn.info;
   }
 
-  /** The certificate chain the peer sent (see Connection.peerChain). */
+  /** The certificate chain the peer sent (see Connection.peerChain; still readable after the end). */
   get peerChain(): CertificateSummary[] {
-    return this.#conn.peerChain;
+    return this.#chain ??= this.#conn.peerChain;
   }
 
   /** SSL_get_shutdown. */
@@ -351,20 +444,31 @@ export class TlsSocket {
     }
   }
 
-  /** Waits for the next transport chunk (one read shared by all waiters) and feeds it. */
+  /**
+   * Hands OpenSSL more input: the rest of the last transport chunk, up to
+   * FEED_LIMIT bytes, or else the next chunk (one read shared by all waiters).
+   */
   #moreInput(): Promise<void> {
+    if (this.#inbox.length) {
+      this.#feedInbox();
+      return Promise.resolve();
+    }
     if (this.#inputEnded) return Promise.resolve();
     this.#input ??= this.#reader.read().then(
       ({ value, done }) => {
+        if (this.#conn.disposed) return; // the socket ended while the read was pending
         if (done) {
           this.#inputEnded = true;
           this.#trace?.({ type: "transport", event: "eof" });
           this.#conn.transportClosed(); // every received byte was fed: EOF from here on
         } else {
-          this.#conn.feed(toBytes(value));
+          this.#inbox = toBytes(value);
+          this.#lastActivity = Date.now();
+          this.#feedInbox();
         }
       },
       (e: unknown) => {
+        if (this.#conn.disposed) return;
         this.#inputEnded = true;
         this.#transportError = e;
         this.#trace?.({ type: "transport", event: "error", detail: String((e as Error)?.message ?? e) });
@@ -376,24 +480,70 @@ export class TlsSocket {
     return this.#input;
   }
 
-  /** Runs one OpenSSL call until it no longer wants I/O, flushing its output. */
+  /** Feeds the inbox, keeping OpenSSL's unread input within FEED_LIMIT. */
+  #feedInbox(): void {
+    const room = FEED_LIMIT - this.#conn.pendingInput;
+    if (room <= 0) return; // cannot happen: OpenSSL wants input only when it lacks a whole record
+    const n = Math.min(room, this.#inbox.length);
+    this.#conn.feed(this.#inbox.subarray(0, n));
+    this.#inbox = this.#inbox.subarray(n);
+  }
+
+  /**
+   * Runs one OpenSSL call until it no longer wants I/O, flushing its output.
+   * Throws TlsClosedError if the socket ends while it waits (a timeout,
+   * destroy(), a shutdown that closed the transport): the SSL object is gone.
+   */
   async #drive<R extends Result>(op: () => R): Promise<R> {
     for (let spins = 0; ; spins++) {
+      this.#assertOpen();
       const r = op();
-      await this.#flush();
+      await Promise.race([this.#flush(), this.#ended]);
+      this.#assertOpen();
       if (r.error === "want_write") continue; // memory BIOs accept everything once flushed
       if (r.error !== "want_read") return r;
-      if (this.#inputEnded && spins > 2) return r; // cannot happen with an EOF-marked BIO; never spin
-      await this.#moreInput();
+      if (this.#inputEnded && !this.#inbox.length && spins > 2) return r; // cannot happen with an EOF-marked BIO; never spin
+      await Promise.race([this.#moreInput(), this.#ended]);
     }
   }
 
-  async #handshake(): Promise<void> {
+  #assertOpen(): void {
+    if (this.#ending) throw this.#fatal ?? new TlsClosedError(this.#ending.ending);
+  }
+
+  async #handshake(timeoutMs: number): Promise<void> {
+    const timer = timeoutMs > 0
+      ? setTimeout(() => void this.#fail(new TlsTimeoutError("handshake", timeoutMs), true), timeoutMs)
+      : undefined;
     try {
       await this.#handshakeSteps();
+      this.#established = true;
+      this.#lastActivity = Date.now();
+      this.#armIdleTimer();
+    } catch (e) {
+      throw this.#fatal ?? e; // a timeout or abort ended it first: that is the reason
     } finally {
+      clearTimeout(timer);
       this.#handshakeSettled();
     }
+  }
+
+  /** Destroys the socket once `idleTimeout` passes with no byte received or written. */
+  #armIdleTimer(): void {
+    if (!this.#idleTimeout || this.#ending) return;
+    const left = this.#lastActivity + this.#idleTimeout - Date.now();
+    this.#idleTimer = setTimeout(() => {
+      if (Date.now() - this.#lastActivity >= this.#idleTimeout) void this.#fail(new TlsTimeoutError("idle", this.#idleTimeout), true);
+      else this.#armIdleTimer();
+    }, Math.max(left, 1));
+  }
+
+  /** Aborting `signal` destroys the socket. */
+  #watch(signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    const onAbort = () => void this.#fail(asError(signal.reason), true);
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#unwatch = () => signal.removeEventListener("abort", onAbort);
   }
 
   async #handshakeSteps(): Promise<void> {
@@ -428,12 +578,15 @@ export class TlsSocket {
       controller.error(this.#fatal);
       return;
     }
-    if (this.#ending || this.#peerClosed) return; // nothing more will come
+    if (this.#ending || this.#peerClosed || this.#eofAnswered) return; // nothing more will come
     const step = this.#pullStep(controller);
     const settled = step.then((r) => r, () => undefined);
     this.#pulling = settled;
     try {
       await step;
+    } catch (e) {
+      // The socket ended while this read waited: #finish/#fail already ended the readable.
+      if (!this.#ending) throw e;
     } finally {
       if (this.#pulling === settled) this.#pulling = null;
     }
@@ -457,26 +610,39 @@ export class TlsSocket {
   /** A read that returned <= 0: the peer's close_notify, truncation, or a fatal error. */
   #onReadEnd(r: Result): void {
     this.#traceCall("SSL_read", r);
-    const controller = this.#readController;
     if (r.error === "zero_return") {
       this.#peerClosed = true;
-      if (!this.#readableDone) {
-        this.#readableDone = true;
-        controller.close();
-      }
+      this.#closeReadable();
       // Both close_notifys exchanged outside shutdown() (writable closed, peer answered): done.
       if (this.#sentCloseNotify && !this.#inShutdown) void this.#finish(this.#conn.closeNotifyReceived > 0 ? "clean" : "truncated");
       return;
     }
-    const error = r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING
+    const eof = r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING;
+    if (eof && this.#acceptEof && this.#sentCloseNotify && !this.#eofBeforeCloseNotify && this.#transportError === undefined) {
+      // shutdown({ acceptEof }): the peer answered our close_notify by closing
+      // the transport (what HTTP servers such as nginx do). OpenSSL still
+      // calls it an unexpected EOF (the step says so); the caller accepted it.
+      this.#eofAnswered = true;
+      this.#closeReadable();
+      return;
+    }
+    const error = eof
       ? new TlsTruncationError({ cause: this.#transportError ?? r.failure })
       : r.failure ?? new OpenSSLError(`read failed: ${r.error}`, []);
     void this.#fail(error);
   }
 
+  /** Ends the readable (after the chunks already queued), once. */
+  #closeReadable(): void {
+    if (this.#readableDone) return;
+    this.#readableDone = true;
+    this.#readController.close();
+  }
+
   async #write(chunk: Uint8Array): Promise<void> {
     const bytes = toBytes(chunk);
-    if (this.#fatal) throw this.#fatal;
+    this.#assertOpen();
+    this.#lastActivity = Date.now();
     for (let at = 0; at < bytes.length; at += CHUNK) {
       const piece = bytes.subarray(at, Math.min(bytes.length, at + CHUNK));
       const r = await this.#drive(() => this.#conn.write(piece));
@@ -505,14 +671,25 @@ export class TlsSocket {
    * - "quiet": no alert at all (SSL_set_quiet_shutdown; returns 1).
    * Never after a fatal error; never a second close_notify. The transport is
    * closed afterwards.
+   *
+   * A bidirectional shutdown whose peer answers our close_notify by closing
+   * the transport without its own (nginx and many HTTP servers do) rejects
+   * with TlsTruncationError and ends "truncated", as SSL_read reports it
+   * natively (SSL_R_UNEXPECTED_EOF_WHILE_READING). With `acceptEof: true`
+   * that end is the expected answer: the report resolves with ending
+   * "one-way" (its last step is that SSL_read, as OpenSSL returned it).
+   * An EOF before our close_notify, or a broken transport, stays an error.
    */
-  shutdown(options: { mode?: ShutdownMode; keepTransport?: boolean } = {}): Promise<ShutdownReport> {
+  shutdown(options: { mode?: ShutdownMode; keepTransport?: boolean; acceptEof?: boolean } = {}): Promise<ShutdownReport> {
     const mode = options.mode ?? "bidirectional";
     if (mode !== "unidirectional" && mode !== "bidirectional" && mode !== "quiet") {
       return Promise.reject(new TypeError(`shutdown mode must be "unidirectional", "bidirectional" or "quiet"`));
     }
     const previous = this.#shutdownRunning ?? Promise.resolve(undefined);
-    const run = previous.then(() => this.#shutdown(mode, options.keepTransport === true));
+    const run = previous.then(() => {
+      this.#acceptEof = options.acceptEof === true;
+      return this.#shutdown(mode, options.keepTransport === true);
+    });
     this.#shutdownRunning = run.catch(() => undefined as never);
     return run;
   }
@@ -555,6 +732,7 @@ export class TlsSocket {
         throw this.#fatal;
       }
       this.#sentCloseNotify = true;
+      this.#eofBeforeCloseNotify = this.#inputEnded;
     }
     if (mode === "unidirectional") {
       const ret = last?.ret ?? (this.#peerClosed ? 1 : 0);
@@ -563,7 +741,7 @@ export class TlsSocket {
       return { mode, ret, steps, ending: this.#endingSoFar() ?? "one-way" };
     }
     // bidirectional: read up to the peer's close_notify (scenario 7), delivering data first
-    while (!this.#peerClosed && !this.#fatal) {
+    while (!this.#peerClosed && !this.#eofAnswered && !this.#fatal) {
       if (this.#pulling) {
         // The readable is already waiting in SSL_read: its result (data, or the
         // peer's close_notify) is ours too; a second SSL_read would only repeat it.
@@ -580,9 +758,13 @@ export class TlsSocket {
         continue;
       }
       this.#onReadEnd(r);
-      if (r.error !== "zero_return") throw this.#fatal ?? r.failure;
+      if (r.error !== "zero_return" && !this.#eofAnswered) throw this.#fatal ?? r.failure;
     }
     if (this.#fatal) throw this.#fatal; // truncation or a fatal error while waiting (the readable's read found it)
+    if (this.#eofAnswered) {
+      await this.#finish("one-way");
+      return { mode, ret: last?.ret ?? 0, steps, ending: "one-way" };
+    }
     // The 1: unless OpenSSL cleared SENT (scenario 16), where another call would send a second close_notify.
     if (conn.shutdownState.sent) last = await sd();
     await this.#finish(conn.closeNotifyReceived > 0 ? "clean" : "truncated");
@@ -610,26 +792,45 @@ export class TlsSocket {
   }
 
   /**
-   * Closes the transport once (gracefully, so bytes already written, such as
-   * a fatal alert, still arrive; aborted only when the application aborted
-   * `writable`), records how the connection ended, frees the SSL object.
+   * Records how the connection ended, frees the SSL object at once (its
+   * output was already handed to the transport), then closes the transport
+   * once: gracefully, so bytes already written (a close_notify, a fatal
+   * alert) still arrive, or aborted when the application aborted `writable`
+   * or a timeout or signal ended it. A transport that does not finish closing
+   * within TRANSPORT_CLOSE_GRACE is left behind, so `closed` always settles.
    */
   async #finish(ending: Ending, error?: Error, abortTransport = false): Promise<void> {
     if (this.#ending) return;
     const state = this.#conn.shutdownState;
     const session = this.#keepSession ? this.#conn.session ?? undefined : undefined;
-    this.#ending = { ending, state, ...(error ? { error } : {}), ...(session ? { session } : {}) };
-    if (abortTransport) {
-      await this.#writer.abort(error).catch(() => {});
-    } else {
-      await this.#writer.close().catch(() => {});
+    if (this.#established) {
+      this.#info ??= this.#conn.info;
+      this.#chain ??= this.#conn.peerChain;
     }
-    await this.#reader.cancel().catch(() => {});
-    this.#trace?.({ type: "transport", event: abortTransport ? "aborted" : "closed" });
+    this.#ending = { ending, state, ...(error ? { error } : {}), ...(session ? { session } : {}) };
+    this.#markEnded();
+    clearTimeout(this.#idleTimer);
+    this.#unwatch?.();
+    this.#inbox = EMPTY;
+    // Ended here (one-way, quiet): nothing more will be read. (Errors have already errored it.)
+    this.#closeReadable();
     this.#conn.dispose();
     this.#ownedContext?.dispose();
     this.#sessions.unclaimed?.dispose(); // nobody asked for it
     this.#sessions.unclaimed = undefined;
+    if (abortTransport) {
+      // At once: an abort waits for nothing (not even a write the peer never takes).
+      void this.#writer.abort(error).catch(() => {});
+    } else {
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#writer.close().catch(() => {}),
+        new Promise((resolve) => (grace = setTimeout(resolve, TRANSPORT_CLOSE_GRACE))),
+      ]);
+      clearTimeout(grace);
+    }
+    void this.#reader.cancel().catch(() => {});
+    this.#trace?.({ type: "transport", event: abortTransport ? "aborted" : "closed" });
     this.#trace?.({ type: "closed", ending, state });
     this.#resolveClosed(this.#ending);
   }

@@ -78,7 +78,8 @@ describe("bad input", () => {
   });
 
   it("moves large writes and feeds through the shared buffer (1 MiB each way, intact)", () => {
-    using p = new Pair(ossl);
+    // 1 MiB of records fed at once: over the default inputCapacity (1 MiB), so raise it
+    using p = new Pair(ossl, { serverConnection: { inputCapacity: 2 << 20 } });
     p.handshake();
     const big = new Uint8Array(1 << 20);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
@@ -96,6 +97,48 @@ describe("bad input", () => {
     }
     expect(n).toBe(big.length);
     expect(Buffer.from(got).equals(Buffer.from(big))).toBe(true);
+  });
+});
+
+describe("input capacity (issue 9, item 3)", () => {
+  it("a failed connection fed 20 MB keeps at most inputCapacity in the heap: RangeError beyond it, nothing half-fed", async () => {
+    const fresh = await OpenSSL.instantiate();
+    using ctx = fresh.createContext({ role: "client", verify: false, ca: "none" });
+    using conn = ctx.createConnection();
+    conn.handshake();
+    conn.feed(text("HTTP/1.1 400 Bad Request\r\n\r\n"));
+    expectResult(conn.handshake(), -1, "ssl"); // fatal: OpenSSL reads no more input
+    const memory = () => fresh.memoryBytes();
+    const before = memory();
+    const chunk = new Uint8Array(64 * 1024);
+    let refused = 0;
+    for (let fed = 0; fed < 20e6; fed += chunk.length) {
+      try {
+        conn.feed(chunk);
+      } catch (e) {
+        expect(e).toBeInstanceOf(RangeError);
+        expect((e as Error).message).toMatch(/exceed inputCapacity \(1048576\)/);
+        refused++;
+      }
+    }
+    expect(conn.pendingInput).toBeLessThanOrEqual(1 << 20);
+    expect(refused).toBeGreaterThan(250);
+    expect(memory() - before).toBeLessThanOrEqual(2 << 20);
+  });
+
+  it("inputCapacity is validated; Infinity lifts it; outputCapacity takes Infinity too", () => {
+    using ctx = ossl.createContext({ role: "client", verify: false, ca: "none" });
+    for (const bad of [-1, 1.5, NaN, "1" as never]) {
+      expect(() => ctx.createConnection({ inputCapacity: bad })).toThrow(RangeError);
+      expect(() => ctx.createConnection({ outputCapacity: bad })).toThrow(RangeError);
+    }
+    using small = ctx.createConnection({ inputCapacity: 10 });
+    small.feed(new Uint8Array(10));
+    expect(() => small.feed(new Uint8Array(1))).toThrow(RangeError);
+    expect(small.pendingInput).toBe(10);
+    using unlimited = ctx.createConnection({ inputCapacity: Infinity, outputCapacity: Infinity });
+    unlimited.feed(new Uint8Array(3 << 20));
+    expect(unlimited.pendingInput).toBe(3 << 20);
   });
 });
 

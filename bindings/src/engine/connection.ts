@@ -92,9 +92,18 @@ export interface ConnectionOptions {
   state?: "connect" | "accept" | "none";
   /**
    * Limit on undrained output bytes; OpenSSL gets SSL_ERROR_WANT_WRITE
-   * beyond it (0: output blocked). Default: unlimited (a plain memory BIO).
+   * beyond it (0: output blocked; Infinity: unlimited). Default: unlimited
+   * (a plain memory BIO).
    */
   outputCapacity?: number;
+  /**
+   * Limit on bytes fed in and not yet consumed by OpenSSL (the read BIO's
+   * backlog): feed() refuses input beyond it with a RangeError, so the wasm
+   * heap never holds more than this of one peer's unprocessed bytes (a
+   * stalled or failed connection cannot grow it). Default 1 MiB (DEFAULT_INPUT_CAPACITY):
+   * a TLS record is at most ~18 KiB. Infinity: unlimited.
+   */
+  inputCapacity?: number;
   /**
    * Called for every protocol message and alert sent or received (OpenSSL's
    * message callback). Costs a call into JS per message: off unless given
@@ -171,6 +180,16 @@ export interface CertificateSummary {
 
 const EMPTY = new Uint8Array(0);
 
+/** The default `inputCapacity`: far more than one TLS record (at most 18 KiB + 5 bytes). */
+export const DEFAULT_INPUT_CAPACITY = 1 << 20;
+
+/** A capacity option: a non-negative safe integer or Infinity. */
+function capacity(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === Infinity || (Number.isSafeInteger(value) && value >= 0)) return value;
+  throw new RangeError(`${name} must be a non-negative integer or Infinity, got ${String(value)}`);
+}
+
 /** An SSL object between memory BIOs. Dispose it when done (SSL_free). */
 export class Connection {
   readonly context: Context;
@@ -179,6 +198,7 @@ export class Connection {
   readonly #rbio: Ptr<"BIO">;
   readonly #wbio: Ptr<"BIO">;
   readonly #limited: boolean;
+  readonly #inputCapacity: number;
   #inputClosed = false;
   #onMessage: ((m: ProtocolMessage) => void) | undefined;
   #onVerify: ConnectionOptions["onVerify"];
@@ -206,16 +226,14 @@ export class Connection {
     const { ffi } = ossl;
     this.context = context;
     this.ossl = ossl;
+    // Validate before allocating: nothing to free on a bad option.
+    const cap = capacity("outputCapacity", options.outputCapacity, Infinity);
+    this.#inputCapacity = capacity("inputCapacity", options.inputCapacity, DEFAULT_INPUT_CAPACITY);
     ffi.ERR_clear_error();
     const ssl = ffi.SSL_new(context.ptr);
     if (!ssl) throw ossl.error("SSL_new failed");
     const rbio = ffi.BIO_new(ffi.BIO_s_mem());
-    const cap = options.outputCapacity;
-    if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < 0)) {
-      ffi.SSL_free(ssl); ffi.BIO_free(rbio);
-      throw new RangeError("outputCapacity must be a non-negative integer");
-    }
-    this.#limited = cap !== undefined;
+    this.#limited = options.outputCapacity !== undefined;
     const wbio = this.#limited ? ffi.BIO_new_limited() : ffi.BIO_new(ffi.BIO_s_mem());
     if (!rbio || !wbio) {
       ffi.SSL_free(ssl);
@@ -223,7 +241,7 @@ export class Connection {
       if (wbio) ffi.BIO_free(wbio);
       throw ossl.error("BIO_new failed");
     }
-    if (this.#limited) ffi.BIO_limited_set_capacity(wbio, cap!);
+    if (this.#limited) ffi.BIO_limited_set_capacity(wbio, cap === Infinity ? -1 : Math.min(cap, 0x7fffffff));
     // An empty memory BIO means "no data yet, retry" until transportClosed().
     ffi.BIO_set_mem_eof_return(rbio, -1);
     ffi.BIO_set_mem_eof_return(wbio, -1);
@@ -293,11 +311,20 @@ export class Connection {
 
   // ---- transport side
 
-  /** Hands bytes received from the network to OpenSSL (written into the read BIO). */
+  /**
+   * Hands bytes received from the network to OpenSSL (written into the read
+   * BIO). All or nothing: a RangeError, and nothing fed, when they would
+   * take the backlog OpenSSL has not consumed past `inputCapacity`.
+   */
   feed(bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`feed: expected a Uint8Array, got ${describe(bytes)}`);
     this.ptr; // throws after dispose()
     if (this.#inputClosed) throw new RangeError("feed: the transport was already closed (transportClosed())");
+    const backlog = this.pendingInput;
+    if (backlog + bytes.length > this.#inputCapacity) {
+      throw new RangeError(`feed: ${bytes.length} more bytes would exceed inputCapacity (${this.#inputCapacity}): ` +
+        `${backlog} bytes fed earlier are not consumed yet; let OpenSSL read them first (handshake/read)`);
+    }
     const { ossl } = this;
     for (let at = 0; at < bytes.length; at += MAX_IO) {
       const chunk = bytes.subarray(at, Math.min(bytes.length, at + MAX_IO));

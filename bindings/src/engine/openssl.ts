@@ -161,6 +161,14 @@ export class OpenSSL {
     return this.ffi.heap_in_use();
   }
 
+  /**
+   * Bytes of wasm memory this instance has: it grows with the heap's peak and
+   * never shrinks (a fresh instance starts at 4 MiB).
+   */
+  memoryBytes(): number {
+    return this.module.HEAPU8.length;
+  }
+
   /** RAND_bytes: `n` bytes from OpenSSL's DRBG (seeded by crypto.getRandomValues). */
   randomBytes(n: number): Uint8Array {
     if (!Number.isSafeInteger(n) || n < 0 || n > MAX_IO) throw new RangeError(`randomBytes: n must be an integer in 0..${MAX_IO}`);

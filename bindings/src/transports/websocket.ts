@@ -6,6 +6,11 @@
  * Endings: a close with code 1000 ends `readable` (the TCP peer sent FIN);
  * any other close errors it with WebSocketClosedError (reset, refusal,
  * timeout). Messages that arrived before the close are delivered first.
+ *
+ * Limits: a message larger than `maxMessageBytes`, or more than
+ * `maxBufferedBytes` received and not yet read (browsers' WebSocket cannot
+ * be paused, so a peer can send faster than TLS consumes), errors the
+ * readable with WebSocketLimitError and closes the WebSocket (1009).
  */
 import type { Transport } from "./types.js";
 
@@ -22,32 +27,75 @@ export interface WebSocketLike {
   resume?(): void;
 }
 
+export interface WebSocketTransportOptions {
+  /** Largest message accepted, in bytes (default 1 MiB; the tunnel sends at most 64 KiB). */
+  maxMessageBytes?: number;
+  /** Most bytes received and not yet read (default 64 MiB). */
+  maxBufferedBytes?: number;
+}
+
+/** The peer broke a limit of WebSocketTransportOptions; the WebSocket was closed with 1009. */
+export class WebSocketLimitError extends Error {
+  override name = "WebSocketLimitError";
+  constructor(readonly limit: "maxMessageBytes" | "maxBufferedBytes", readonly bytes: number, readonly max: number) {
+    super(limit === "maxMessageBytes"
+      ? `the WebSocket peer sent a ${bytes}-byte message; maxMessageBytes is ${max}`
+      : `the WebSocket peer sent ${bytes} bytes that were not read yet; maxBufferedBytes is ${max}`);
+  }
+}
+
 /** The WebSocket closed other than normally (code 1000). */
 export class WebSocketClosedError extends Error {
   override name = "WebSocketClosedError";
-  constructor(readonly code: number, readonly reason: string) {
-    super(`the WebSocket closed with code ${code}${reason ? `: ${reason}` : ""}`);
+  constructor(readonly code: number, readonly reason: string, options?: ErrorOptions) {
+    super(`the WebSocket closed with code ${code}${reason ? `: ${reason}` : ""}`, options);
   }
 }
 
 const OPEN = 1;
 /** Stop writing while this much is buffered in the WebSocket. */
 const HIGH_WATER = 1 << 20;
+/** Pause a pausable WebSocket (the `ws` package) while this much received data is unread. */
+const READ_HIGH_WATER = 1 << 20;
+const DEFAULT_MAX_MESSAGE = 1 << 20;
+const DEFAULT_MAX_BUFFERED = 64 << 20;
 
-function waitOpen(ws: WebSocketLike): Promise<void> {
+function limit(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (Number.isSafeInteger(value) && value > 0) return value;
+  throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+}
+
+function waitOpen(ws: WebSocketLike, closedError: (e: { code: number; reason: string }) => WebSocketClosedError): Promise<void> {
   if (ws.readyState === OPEN) return Promise.resolve();
   return new Promise((resolve, reject) => {
     ws.addEventListener("open", () => resolve());
-    ws.addEventListener("close", (e: { code: number; reason: string }) => reject(new WebSocketClosedError(e.code, e.reason)));
+    ws.addEventListener("close", (e: { code: number; reason: string }) => reject(closedError(e)));
   });
 }
 
 /** Wraps an open (or opening) WebSocket. */
-export async function fromWebSocket(ws: WebSocketLike): Promise<Transport> {
+export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTransportOptions = {}): Promise<Transport> {
+  const maxMessage = limit("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE);
+  const maxBuffered = limit("maxBufferedBytes", options.maxBufferedBytes, DEFAULT_MAX_BUFFERED);
   ws.binaryType = "arraybuffer";
   // Listen before awaiting "open": nothing the peer sends right away is missed.
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
+  // An "error" event always precedes an abnormal close; listening to it also
+  // keeps the `ws` package from throwing it as an uncaught exception. Its
+  // detail (the `ws` package gives one; browsers do not) becomes the cause.
+  let lastError: unknown;
+  ws.addEventListener("error", (e: { error?: unknown; message?: string }) => {
+    lastError = e.error ?? (e.message ? new Error(e.message) : undefined);
+  });
+  const closedError = (e: { code: number; reason: string }) =>
+    new WebSocketClosedError(e.code, e.reason, lastError === undefined ? undefined : { cause: lastError });
+  const refuse = (error: Error, code: number, reason: string) => {
+    ended = true;
+    controller.error(error);
+    ws.close(code, reason);
+  };
   const readable = new ReadableStream<Uint8Array>({
     start: (c) => {
       controller = c;
@@ -59,14 +107,21 @@ export async function fromWebSocket(ws: WebSocketLike): Promise<Transport> {
       ended = true;
       ws.close(1000);
     },
-  }, { highWaterMark: 8 });
+  }, { highWaterMark: READ_HIGH_WATER, size: (chunk) => chunk.byteLength });
   ws.addEventListener("message", (e: { data: unknown }) => {
     if (ended) return;
     const data = e.data;
     if (!(data instanceof ArrayBuffer)) {
-      ended = true;
-      controller.error(new TypeError("the WebSocket sent a text message: only binary messages carry TLS bytes"));
-      ws.close(1003, "binary messages only");
+      refuse(new TypeError("the WebSocket sent a text message: only binary messages carry TLS bytes"), 1003, "binary messages only");
+      return;
+    }
+    if (data.byteLength > maxMessage) {
+      refuse(new WebSocketLimitError("maxMessageBytes", data.byteLength, maxMessage), 1009, "message too big");
+      return;
+    }
+    const unread = READ_HIGH_WATER - (controller.desiredSize ?? 0) + data.byteLength;
+    if (unread > maxBuffered) {
+      refuse(new WebSocketLimitError("maxBufferedBytes", unread, maxBuffered), 1009, "too much unread data");
       return;
     }
     controller.enqueue(new Uint8Array(data));
@@ -74,7 +129,7 @@ export async function fromWebSocket(ws: WebSocketLike): Promise<Transport> {
   });
   const closed = new Promise<WebSocketClosedError | null>((resolve) => {
     ws.addEventListener("close", (e: { code: number; reason: string }) => {
-      const error = e.code === 1000 ? null : new WebSocketClosedError(e.code, e.reason);
+      const error = e.code === 1000 ? null : closedError(e);
       if (!ended) {
         ended = true;
         if (error) controller.error(error);
@@ -83,7 +138,7 @@ export async function fromWebSocket(ws: WebSocketLike): Promise<Transport> {
       resolve(error);
     });
   });
-  await waitOpen(ws);
+  await waitOpen(ws, closedError);
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
       if (ws.readyState !== OPEN) throw (await Promise.race([closed, Promise.resolve(null)])) ?? new Error("the WebSocket is closed");
@@ -103,15 +158,22 @@ export async function fromWebSocket(ws: WebSocketLike): Promise<Transport> {
   return { readable, writable };
 }
 
+type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { maxPayload?: number }) => WebSocketLike;
+
 /**
  * Opens a WebSocket to `url` (the global WebSocket, or the one given, e.g.
- * the `ws` package's in Node 20) and wraps it.
+ * the `ws` package's in Node 20) and wraps it. A given constructor also gets
+ * `{ maxPayload: maxMessageBytes }`, so the `ws` package refuses an oversized
+ * message before buffering it (close 1009).
  */
 export async function connectWebSocket(
   url: string | URL,
-  options: { WebSocket?: new (url: string, protocols?: string | string[]) => WebSocketLike; protocols?: string | string[] } = {},
+  options: WebSocketTransportOptions & { WebSocket?: WebSocketConstructor; protocols?: string | string[] } = {},
 ): Promise<Transport> {
-  const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: new (url: string, protocols?: string | string[]) => WebSocketLike }).WebSocket;
+  const { WebSocket: given, protocols, ...limits } = options;
+  const Ctor = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!Ctor) throw new TypeError("no WebSocket implementation: pass options.WebSocket (in Node 20, the `ws` package's)");
-  return fromWebSocket(new Ctor(String(url), options.protocols));
+  const maxPayload = limit("maxMessageBytes", limits.maxMessageBytes, DEFAULT_MAX_MESSAGE);
+  const ws = given ? new Ctor(String(url), protocols, { maxPayload }) : new Ctor(String(url), protocols);
+  return fromWebSocket(ws, limits);
 }
