@@ -5,6 +5,7 @@
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
+#   make fuzz     mutation fuzzing of the engine's input path (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
 #   make clean    remove build outputs (the OpenSSL cache outside the repo stays)
 
@@ -17,7 +18,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl generate check-generated size test demo demo-build bench clean FORCE
+.PHONY: all setup openssl generate check-generated size test demo demo-build bench fuzz clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -90,6 +91,13 @@ demo-build: all
 # (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios.
 bench: all
 	node bench/run.mjs
+
+# Fuzzing (test/fuzz/fuzz.mjs): a million mutated inputs per target by
+# default, within an hour per target; loopback only; a failing input is
+# written to test/fuzz/crashers/.
+FUZZ_ARGS ?= --inputs 1000000 --seconds 3600
+fuzz: all
+	node test/fuzz/fuzz.mjs $(FUZZ_ARGS)
 
 clean:
 	rm -rf wasm/build wasm/dist bindings/dist bench/build
