@@ -62,11 +62,14 @@ for (const version of VERSIONS) {
 
 describe("openssl#25254: a JSSE TLS 1.3 close (user_canceled, then close_notify) is a clean close (patch 0002)", () => {
   /**
-   * Before the patch, OpenSSL 3.2+ answered SSL_read with SSL_ERROR_SYSCALL
-   * here instead of ZERO_RETURN: TlsSocket reported ending "error", never
-   * answered with its own close_notify and freed the connection unshut, which
-   * made its session unresumable (also a session already taken with
-   * nextSession(): it is the same SSL_SESSION).
+   * Without the patch (stock 3.5.7), SSL_read returns 0 with
+   * SSL_ERROR_SYSCALL and an empty error queue although SSL_get_shutdown
+   * says RECEIVED: the readable errors (OpenSSLError "read failed"), the
+   * ending is "error" with state { sent: false, received: true }, no
+   * close_notify goes back, and the connection is freed unshut, which makes
+   * its session unresumable: the one kept with keepSession and the one
+   * taken earlier with nextSession() (the same SSL_SESSION) alike, and the
+   * next connection does not resume.
    */
   it("a JSSE TLS 1.3 server closes first: our readable ends normally, we answer, clean; the session resumes", async () => {
     const id = identity();

@@ -48,7 +48,7 @@ func fail(format string, args ...any) {
 	os.Exit(2)
 }
 
-// payload is the tests' generator (test/helpers/jvm-go.ts): digits with a
+// payload is the tests' generator (test/helpers/tls-peers.ts): digits with a
 // newline every 64 bytes, from a 32-bit LCG.
 func payload(n int, seed uint32) []byte {
 	b := make([]byte, n)
