@@ -12,6 +12,8 @@ need=(
   "brotli:brotli"        # make size
   "openssl:openssl"      # test PKI and the s_server/s_client peers
   "gnutls-cli:gnutls-bin" # the gnutls-serv/gnutls-cli peers
+  "go:golang-go"         # the Go crypto/tls peer (test/peers/go)
+  "javac:openjdk-17-jdk-headless" # the Java JSSE peer (test/peers/java)
   "chromium:chromium"    # browser tests (driven by playwright-core; no browser download)
   "patch:patch"
   "update-ca-certificates:ca-certificates" # the default root store's source
