@@ -1,6 +1,8 @@
 // The WebSocket-to-TCP tunnel: its refusals and limits, byte-exact relaying
-// with ordered endings, and TLS through it (TlsSocket over a WebSocket to
-// Node's tls server).
+// with ordered endings, TLS through it (TlsSocket over a WebSocket to Node's
+// tls server), and the hardening of issue 9: hostile input never crashes it,
+// every limit holds (before and after the upgrade, per client address,
+// buffers, bandwidth), graceful shutdown, /healthz, events, the CLI's flags.
 import { once } from "node:events";
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -11,6 +13,7 @@ import {
 } from "../../bindings/src/index.js";
 import { createTunnel, parseDestination, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
+import { rawExchange, upgradeRequest } from "../helpers/raw-ws.js";
 
 async function listen(server: net.Server): Promise<number> {
   server.listen(0, "127.0.0.1");
@@ -28,6 +31,30 @@ function wsSession(url: string, send: (ws: WebSocket) => void = () => {}, header
     ws.on("close", (code, reason) => resolve({ data: Buffer.concat(chunks), code, reason: reason.toString() }));
     ws.on("error", () => {});
   });
+}
+
+/** Polls until `condition` holds; false if it never did within `ms`. */
+async function waitFor(condition: () => boolean, ms = 3000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
+    if (condition()) return true;
+  }
+  return condition();
+}
+
+/** A tunnel to the echo server still relays both ways (the tunnel survived whatever came before). */
+async function expectEcho(t: Tunnel, options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<void> {
+  const r = await new Promise<{ data: string; code: number }>((resolve) => {
+    const ws = new WebSocket(`${t.url}/127.0.0.1:${echoPort}`, options);
+    let data = "";
+    ws.on("open", () => ws.send(Buffer.from("still alive")));
+    ws.on("message", (d: Buffer) => {
+      data += d.toString();
+      if (data.length >= 11) ws.close(1000);
+    });
+    ws.on("close", (code) => resolve({ data, code }));
+    ws.on("error", () => {});
+  });
+  expect(r).toEqual({ data: "still alive", code: 1000 });
 }
 
 const logs: string[] = [];
@@ -249,5 +276,43 @@ describe("TLS through the tunnel", () => {
     expect(e).toBeInstanceOf(TlsTruncationError);
     expect((e as Error).cause).toBeInstanceOf(WebSocketClosedError);
     expect((await socket.closed).ending).toBe("truncated");
+  });
+});
+
+describe("hostile input: regressions (issue 9)", () => {
+  it("an Origin with non-ASCII bytes is refused (1008) with a reason of at most 123 UTF-8 bytes, and the tunnel lives on", async () => {
+    const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`], origins: ["http://good.test"] });
+    // Node reads header bytes as latin1: each UTF-8 "é" becomes two characters of two UTF-8 bytes each.
+    const origin = Buffer.from(`http://${"é".repeat(100)}.test`);
+    const r = await rawExchange(t.port, [upgradeRequest(`/127.0.0.1:${echoPort}`, { Origin: origin })]);
+    expect(r.status).toBe(101);
+    expect(r.close?.code).toBe(1008);
+    expect(r.close!.reason.length).toBeLessThanOrEqual(123);
+    expect(r.close!.reason.toString()).toMatch(/^origin not allowed: "http:\/\/Ã©Ã©.*…$/);
+    await expectEcho(t, { headers: { Origin: "http://good.test" } });
+    expect(t.connections).toBe(0);
+    await t.close();
+  });
+
+  it("connections that never upgrade are capped and destroyed after upgradeTimeoutMs (slowloris)", async () => {
+    const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`], maxPending: 20, maxPendingPerClient: 20, upgradeTimeoutMs: 500 });
+    const closedAt: number[] = [];
+    const start = Date.now();
+    const sockets = Array.from({ length: 100 }, (_, i) => {
+      const s = net.connect({ host: "127.0.0.1", port: t.port });
+      s.on("error", () => {});
+      s.on("close", () => closedAt.push(Date.now() - start));
+      // half of them send half a request header, the others nothing at all
+      if (i % 2) s.on("connect", () => s.write("GET /127.0.0.1:1 HTTP/1.1\r\nHost: x\r\nUpgrade: webs"));
+      return s;
+    });
+    expect(await waitFor(() => closedAt.length >= 80, 400)).toBe(true); // beyond the cap: dropped on accept
+    expect(t.pending).toBeLessThanOrEqual(20);
+    expect(await waitFor(() => closedAt.length === 100, 2000)).toBe(true); // the rest: at the deadline
+    expect(Math.max(...closedAt)).toBeGreaterThanOrEqual(450);
+    expect(t.pending).toBe(0);
+    for (const s of sockets) s.destroy();
+    await expectEcho(t);
+    await t.close();
   });
 });
