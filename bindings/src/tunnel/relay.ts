@@ -150,6 +150,7 @@ export class Relay {
 
   /** TCP -> WebSocket, in order; stop reading TCP while the WebSocket is backed up or the budget is spent. */
   #towardsWebSocket(data: Buffer): void {
+    if (this.#finished) return; // the WebSocket is closing: nothing more goes to it
     this.#touch();
     this.#bytesDown += data.length;
     this.#ws.send(data, { binary: true }, this.#guard(() => this.#afterWebSocketWrite()));
@@ -170,6 +171,9 @@ export class Relay {
 
   /** WebSocket -> TCP, in order; stop reading the WebSocket while TCP is backed up or the budget is spent. */
   #towardsTcp(data: Buffer, isBinary: boolean): void {
+    // TCP is ended or destroyed: drop what the client still sends, and never
+    // pause the WebSocket again, or its close reply could not be read.
+    if (this.#finished) return;
     this.#touch();
     if (!isBinary) return this.end(CloseCode.unsupportedData, "binary messages only", "destroy");
     this.#bytesUp += data.length;
