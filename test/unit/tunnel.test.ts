@@ -3,9 +3,12 @@
 // tls server), and the hardening of issue 9: hostile input never crashes it,
 // every limit holds (before and after the upgrade, per client address,
 // buffers, bandwidth), graceful shutdown, /healthz, events, the CLI's flags.
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, statSync } from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
+import { join, resolve } from "node:path";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -703,5 +706,125 @@ describe("graceful close", () => {
     await t.close();
     await draining;
     expect(Date.now() - start).toBeLessThan(2000);
+  });
+});
+
+describe("the command (openssl-wasm-tunnel, compiled)", () => {
+  const root = resolve(import.meta.dirname, "../..");
+  const cli = join(root, "bindings/dist/tunnel/cli.js");
+  beforeAll(() => {
+    // The command is the compiled file users run; make sure it is this source's.
+    const built = statSync(cli, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    const sources = join(root, "bindings/src/tunnel");
+    const newest = Math.max(...readdirSync(sources).map((f) => statSync(join(sources, f)).mtimeMs));
+    if (built < newest) throw new Error("bindings/dist/tunnel is older than its sources: run `npx tsc -p .` (or make) first");
+  });
+
+  /** Runs the command to completion: exit code and stderr. */
+  function run(args: string[]): Promise<{ code: number; stderr: string }> {
+    return new Promise((done) => {
+      execFile(process.execPath, [cli, ...args], { timeout: 10_000 }, (e, _stdout, stderr) =>
+        done({ code: e ? ((e as { code?: number }).code ?? -1) : 0, stderr }));
+    });
+  }
+
+  /** Starts the command with --log json; its parsed stdout lines, and the tunnel's URL once it listens. */
+  async function startCommand(args: string[]): Promise<{ proc: ChildProcessWithoutNullStreams; lines: Record<string, unknown>[]; url: string; exited: Promise<number | null> }> {
+    const proc = spawn(process.execPath, [cli, "--listen", "127.0.0.1:0", "--log", "json", ...args]);
+    const lines: Record<string, unknown>[] = [];
+    let partial = "";
+    proc.stdout.on("data", (d: Buffer) => {
+      const text = partial + d.toString();
+      const complete = text.split("\n");
+      partial = complete.pop()!;
+      for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>); // every line is JSON
+    });
+    const exited = once(proc, "exit").then(([code]) => code as number | null);
+    expect(await waitFor(() => lines.some((l) => l.event === "listening"), 10_000)).toBe(true);
+    return { proc, lines, url: lines.find((l) => l.event === "listening")!.url as string, exited };
+  }
+
+  const allow = ["--allow", "127.0.0.1:1"];
+  it.each([
+    [["--max-connections", "x"], /--max-connections wants a whole number, at least 1, got "x"/],
+    [["--max-connections", "0"], /--max-connections wants a whole number, at least 1, got "0"/],
+    [["--max-connections", "-1"], /--max-connections wants/],
+    [["--max-connections", "1.5"], /--max-connections wants/],
+    [["--max-connections", "1e3"], /--max-connections wants/],
+    [["--max-connections", ""], /--max-connections wants/],
+    [["--max-connections"], /--max-connections needs a value/],
+    [["--idle-timeout", "x"], /--idle-timeout wants a whole number of seconds, 0 \(never\) or more, got "x"/],
+    [["--idle-timeout", "99999999"], /--idle-timeout is at most 2147483 seconds/],
+    [["--upgrade-timeout", "0"], /--upgrade-timeout wants a whole number of seconds, at least 1/],
+    [["--drain-timeout=soon"], /--drain-timeout wants a whole number of seconds, 0 \(close at once\) or more, got "soon"/],
+    [["--max-frame", "0x10"], /--max-frame wants/],
+    [["--bandwidth", "-1"], /--bandwidth wants a whole number, 0 \(unlimited\) or more/],
+    [["--max-pending", "NaN"], /--max-pending wants/],
+    [["--max-pending-per-client", "0"], /--max-pending-per-client wants/],
+    [["--max-connections-per-client", " 5"], /--max-connections-per-client wants/],
+    [["--high-water-mark", "100", "--max-buffered", "10"], /--max-buffered must be an integer from 100/],
+    [["--listen", "nowhere"], /--listen wants HOST:PORT/],
+    [["--listen", "127.0.0.1:70000"], /--listen wants HOST:PORT \(port 0-65535\)/],
+    [["--log", "xml"], /--log wants text, json or none/],
+    [["--bogus"], /unknown argument --bogus/],
+  ])("%j: a usage error, exit 2", async (args, message) => {
+    const r = await run([...allow, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/^usage: openssl-wasm-tunnel/m);
+  });
+
+  it("takes valid flags, 0 where it means off, and --flag=value", async () => {
+    const { proc, exited } = await startCommand([`--allow=127.0.0.1:${echoPort}`, "--idle-timeout", "0", "--bandwidth", "0", "--drain-timeout", "0",
+      "--max-connections", "5", "--max-frame", "65536", "--upgrade-timeout", "3", "--high-water-mark", "65536", "--max-buffered", "262144"]);
+    proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  it("SIGTERM drains: the live tunnel goes on, new ones get 1001, /healthz 503; it exits 0 once the tunnel ends", async () => {
+    const { proc, lines, url, exited } = await startCommand(["--allow", `127.0.0.1:${echoPort}`, "--drain-timeout", "20"]);
+    const ws = new WebSocket(`${url}/127.0.0.1:${echoPort}`);
+    ws.on("error", () => {});
+    await once(ws, "open");
+    proc.kill("SIGTERM");
+    expect(await waitFor(() => lines.some((l) => l.event === "draining"))).toBe(true);
+    ws.send(Buffer.from("after SIGTERM"));
+    const [echoed] = (await once(ws, "message")) as [Buffer];
+    expect(echoed.toString()).toBe("after SIGTERM");
+    expect(await wsSession(`${url}/127.0.0.1:${echoPort}`)).toMatchObject({ code: 1001, reason: "the tunnel is shutting down" });
+    expect((await httpGet(Number(new URL(url).port), "/healthz")).status).toBe(503);
+    const start = Date.now();
+    ws.close(1000);
+    expect(await exited).toBe(0);
+    expect(Date.now() - start).toBeLessThan(3000); // not the 20 s deadline
+    expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(["listening", "connecting", "connected", "refused", "draining", "closed", "stopped"]));
+    expect(lines.find((l) => l.event === "refused")).toMatchObject({ code: 1001, id: expect.any(Number), client: expect.any(String), ts: expect.any(String) });
+  });
+
+  it("SIGTERM with a tunnel that stays: at --drain-timeout it gets 1001 going away, and the command exits 0", async () => {
+    const { proc, url, exited } = await startCommand(["--allow", `127.0.0.1:${echoPort}`, "--drain-timeout", "1"]);
+    const ws = new WebSocket(`${url}/127.0.0.1:${echoPort}`);
+    ws.on("error", () => {});
+    await once(ws, "open");
+    const closed = once(ws, "close");
+    const start = Date.now();
+    proc.kill("SIGTERM");
+    const [code, reason] = await closed;
+    expect([code, reason.toString()]).toEqual([1001, "going away: the tunnel is shutting down"]);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(900);
+    expect(await exited).toBe(0);
+  });
+
+  it("a second signal ends the drain at once", async () => {
+    const { proc, url, exited } = await startCommand(["--allow", `127.0.0.1:${echoPort}`, "--drain-timeout", "60"]);
+    const ws = new WebSocket(`${url}/127.0.0.1:${echoPort}`);
+    ws.on("error", () => {});
+    await once(ws, "open");
+    const start = Date.now();
+    proc.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    proc.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(Date.now() - start).toBeLessThan(5000);
   });
 });
