@@ -20,6 +20,7 @@ import { closeReason } from "../../bindings/src/tunnel/close.js";
 import { clientKey, TokenBucket } from "../../bindings/src/tunnel/limits.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { rawExchange, upgradeRequest } from "../helpers/raw-ws.js";
+import { fuzzInput, Random, type FuzzInput } from "../helpers/tunnel-fuzz.js";
 
 /** GET on the tunnel's port: status and body. */
 async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
@@ -827,4 +828,49 @@ describe("the command (openssl-wasm-tunnel, compiled)", () => {
     expect(await exited).toBe(0);
     expect(Date.now() - start).toBeLessThan(5000);
   });
+});
+
+describe("robustness: hostile input never takes the tunnel down", () => {
+  /** Runs `work` over `items`, at most `limit` at a time. */
+  async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
+    let next = 0;
+    await Promise.all(Array.from({ length: limit }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }));
+  }
+
+  it("seeded malformed HTTP, malformed frames and random bytes; after each batch it still relays, /healthz answers, counts return to 0", async () => {
+    // TUNNEL_FUZZ_SEED / TUNNEL_FUZZ_INPUTS replay a run or make a longer one.
+    const seed = Number(process.env.TUNNEL_FUZZ_SEED ?? 0x5eed);
+    const total = Number(process.env.TUNNEL_FUZZ_INPUTS ?? 600);
+    const batchSize = 100;
+    const origin = "http://good.test";
+    const events: TunnelEvent[] = [];
+    const t = await createTunnel({
+      allow: [`127.0.0.1:${echoPort}`], origins: [origin], maxFrameBytes: 64 << 10, upgradeTimeoutMs: 1000, idleTimeoutMs: 3000,
+      maxPending: 200, maxPendingPerClient: 200, maxConnections: 100, maxConnectionsPerClient: 100, onEvent: (e) => events.push(e),
+    });
+    const random = new Random(seed);
+    const tried = new Map<string, number>();
+    const started = performance.now();
+    for (let done = 0; done < total; done += batchSize) {
+      const batch: FuzzInput[] = Array.from({ length: Math.min(batchSize, total - done) }, () =>
+        fuzzInput(random, { path: `/127.0.0.1:${echoPort}`, origin }));
+      for (const input of batch) tried.set(`${input.kind}: ${input.name}`, (tried.get(`${input.kind}: ${input.name}`) ?? 0) + 1);
+      await inParallel(batch, 25, (input) => rawExchange(t.port, input.chunks, 300));
+      await expectEcho(t, { headers: { Origin: origin } });
+      const health = await httpGet(t.port, "/healthz");
+      expect(health.status).toBe(200);
+      const settled = await waitFor(() => t.connections === 0 && t.pending === 0, 5000);
+      expect(settled, `after ${done + batch.length} inputs: ${t.connections} live, ${t.pending} pending`).toBe(true);
+    }
+    const elapsed = Math.round(performance.now() - started);
+    expect(events.filter((e) => e.event === "internal-error")).toEqual([]);
+    expect(tried.size).toBeGreaterThanOrEqual(35); // of 37 cases (13 HTTP, 20 frames, 4 random): this seed reaches all
+    const byKind = (kind: string) => [...tried].filter(([k]) => k.startsWith(kind)).reduce((n, [, c]) => n + c, 0);
+    console.info(`tunnel robustness: ${total} inputs (seed ${seed}; ${byKind("http")} HTTP, ${byKind("frames")} frames, ` +
+      `${byKind("random")} random; ${tried.size} distinct cases) in ${elapsed} ms; events: ` +
+      [...new Set(events.map((e) => e.event))].map((name) => `${name} ${events.filter((e) => e.event === name).length}`).join(", "));
+    await t.close();
+  }, 120_000);
 });

@@ -247,8 +247,11 @@ class TunnelService {
   /** A WebSocket is open: refuse it with a close code, or make it a live tunnel. */
   #open(ws: WebSocket, req: http.IncomingMessage, connection: ClientConnection): void {
     const { id, client } = connection;
-    // First, so a protocol violation during a refusal's close handshake is reported, not unhandled.
-    ws.on("error", (e: Error) => this.#report({ event: "protocol-error", id, client, reason: e.message }));
+    // First, so a protocol violation during a refusal's close handshake is
+    // handled and reported; a tunnel's relay reports its own.
+    ws.on("error", (e: Error) => {
+      if (!connection.relay) this.#report({ event: "protocol-error", id, client, reason: e.message });
+    });
     if (!this.#connections.has(connection.socket)) {
       ws.terminate(); // it timed out or closed while upgrading
       return;
