@@ -696,6 +696,15 @@ describe("graceful close", () => {
     expect([code, reason.toString()]).toEqual([1001, "going away: the tunnel is shutting down"]);
   });
 
+  it("rejects a drainTimeoutMs that is not a whole number of ms a timer can wait", async () => {
+    const t = await createTunnel({ allow: [] });
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 31]) {
+      await expect(t.close({ drainTimeoutMs: bad })).rejects.toThrow(RangeError);
+    }
+    expect(t.draining).toBe(false);
+    await t.close();
+  });
+
   it("close() without a drain during a drain cuts it short", async () => {
     const t = await createTunnel({ allow: [`127.0.0.1:${echoPort}`] });
     const ws = new WebSocket(`${t.url}/127.0.0.1:${echoPort}`);

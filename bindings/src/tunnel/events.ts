@@ -87,6 +87,9 @@ export function createReporter(onEvent?: (event: TunnelEvent) => void, log?: (li
   if (!onEvent && !log) return () => {};
   return (fields) => {
     const event: TunnelEvent = { ts: new Date().toISOString(), ...fields };
+    for (const key of Object.keys(event) as (keyof TunnelEvent)[]) {
+      if (event[key] === undefined) delete event[key]; // a field is there with a value, or not at all
+    }
     try {
       onEvent?.(event);
     } catch {

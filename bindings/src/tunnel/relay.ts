@@ -56,6 +56,10 @@ class Valve {
   }
 }
 
+/**
+ * One live tunnel. It owns its TCP connection; the WebSocket's socket stays
+ * the tunnel service's to count and to destroy.
+ */
 export class Relay {
   readonly #ws: WebSocket;
   readonly #tcp: net.Socket;

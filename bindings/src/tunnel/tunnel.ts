@@ -35,7 +35,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import { CloseCode, closeReason } from "./close.js";
 import { formatHostPort, isAllowed, parseDestination, type Destination } from "./destination.js";
 import { createReporter, describeError, guarded, type EventFields, type Report } from "./events.js";
-import { ClientCounter, clientKey, TokenBucket } from "./limits.js";
+import { ClientCounter, clientKey, MAX_TIMER_MS, TokenBucket } from "./limits.js";
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from "./options.js";
 import { Relay } from "./relay.js";
 
@@ -105,6 +105,11 @@ export async function createTunnel(options: TunnelOptions): Promise<Tunnel> {
   return service.api();
 }
 
+/**
+ * The listening side: accepts sockets and accounts for them (pending, then
+ * live, until they close), answers plain HTTP, upgrades and admits
+ * WebSockets, and hands each admitted one to a {@link Relay}.
+ */
 class TunnelService {
   readonly #options: ResolvedOptions;
   readonly #report: Report;
@@ -172,8 +177,8 @@ class TunnelService {
       get draining() {
         return service.#closing !== undefined;
       },
-      killAll: () => this.#killAll(),
-      close: (closeOptions?: CloseOptions) => this.#close(closeOptions),
+      killAll: () => service.#killAll(),
+      close: (closeOptions?: CloseOptions) => service.#close(closeOptions),
     };
   }
 
@@ -349,8 +354,8 @@ class TunnelService {
 
   #close(options: CloseOptions | undefined): Promise<void> {
     const drainTimeoutMs = options?.drainTimeoutMs;
-    if (drainTimeoutMs !== undefined && (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0 || drainTimeoutMs > 2_147_483_647)) {
-      return Promise.reject(new RangeError(`tunnel: drainTimeoutMs must be an integer from 0 to 2147483647, got ${drainTimeoutMs}`));
+    if (drainTimeoutMs !== undefined && (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0 || drainTimeoutMs > MAX_TIMER_MS)) {
+      return Promise.reject(new RangeError(`tunnel: drainTimeoutMs must be an integer from 0 to ${MAX_TIMER_MS}, got ${drainTimeoutMs}`));
     }
     if (this.#closing) {
       if (drainTimeoutMs === undefined) this.#hurry?.();
