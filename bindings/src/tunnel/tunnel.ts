@@ -4,35 +4,54 @@
  * (the "wsproxy" convention). It lets browsers reach TCP hosts, and it is
  * never an open proxy: every destination is denied unless allowed.
  *
- * Close codes the client sees:
+ * It is meant to face the Internet, so every resource a client can make it
+ * hold is bounded: connections that are not tunnels yet (count, per client
+ * address, and a deadline), live tunnels (count, per client address, idle
+ * timeout), bytes buffered per tunnel (pause at a high-water mark, close at
+ * a hard cap), message size, and optionally total bandwidth. No input may
+ * throw out of an event handler: errors are caught, reported as events and
+ * end only the connection concerned.
+ *
+ * Close codes the client sees (see CloseCode in close.ts):
  *   1000 the TCP peer closed (FIN), after every byte it sent was relayed
- *   1001 idle timeout
+ *   1001 idle timeout, or the tunnel is shutting down
+ *   1003 a text message (binary only)
  *   1008 refused: destination or origin not allowed, or a malformed path
- *   1009 a frame larger than maxFrameBytes
- *   1013 too many connections
+ *   1009 a message larger than maxFrameBytes
+ *   1011 an internal error (a bug; reported as an "internal-error" event)
+ *   1013 too many connections, in total or from this client's address
  *   4001 the TCP connection failed or was reset (the reason says how)
  *   4002 the TCP connection could not be opened (the reason says why)
+ *   4003 more than maxBufferedBytes waited for the slower side
+ *
+ * Plain HTTP on the same port: `GET /healthz` answers 200
+ * `{"ok":true,"connections":N,"pending":M}` (503 and "ok":false while
+ * draining); any other request 426 Upgrade Required.
  */
-import * as net from "node:net";
-import type { IncomingMessage } from "node:http";
-import { WebSocketServer, type WebSocket } from "ws";
+import * as http from "node:http";
+import type * as net from "node:net";
+import { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import { CloseCode, closeReason } from "./close.js";
+import { formatHostPort, isAllowed, parseDestination, type Destination } from "./destination.js";
+import { createReporter, describeError, guarded, type EventFields, type Report } from "./events.js";
+import { ClientCounter, clientKey, MAX_TIMER_MS, TokenBucket } from "./limits.js";
+import { resolveOptions, type ResolvedOptions, type TunnelOptions } from "./options.js";
+import { Relay } from "./relay.js";
 
-export interface TunnelOptions {
-  /** Allowed destinations: "host:port", or "host:*" for any port. Nothing else is reachable. */
-  allow: readonly string[];
-  /** Allowed Origin header values (browsers send one); when given, others are refused. */
-  origins?: readonly string[];
-  /** Where to listen. Default 127.0.0.1, port 0 (any free port). */
-  host?: string;
-  port?: number;
-  /** At most this many tunnelled connections at once (default 64). */
-  maxConnections?: number;
-  /** Close a connection with no traffic for this long (default 300 s). */
-  idleTimeoutMs?: number;
-  /** Largest WebSocket message accepted (default 1 MiB). */
-  maxFrameBytes?: number;
-  /** Log lines (connections, refusals, endings). Default: none. */
-  log?: (line: string) => void;
+export { parseDestination } from "./destination.js";
+export { CloseCode, closeReason } from "./close.js";
+export { TUNNEL_DEFAULTS, type TunnelOptions } from "./options.js";
+export type { TunnelEvent, TunnelEventName } from "./events.js";
+
+/** How to close a tunnel. */
+export interface CloseOptions {
+  /**
+   * Graceful: stop taking new tunnels (they get 1001, /healthz answers 503),
+   * let live ones finish for up to this long, then close the rest with 1001
+   * "going away". Without it, every connection is dropped at once.
+   */
+  drainTimeoutMs?: number;
 }
 
 export interface Tunnel {
@@ -40,173 +59,368 @@ export interface Tunnel {
   readonly port: number;
   /** ws://host:port, to which `/<host>:<port>` is appended. */
   readonly url: string;
-  /** Live tunnelled connections. */
+  /** Live tunnels (including ones whose close handshake is under way). */
   readonly connections: number;
+  /** Connections that are not tunnels: before the upgrade, plain HTTP, refused and closing. */
+  readonly pending: number;
+  /** Whether a graceful close is under way. */
+  readonly draining: boolean;
   /** Drops every TCP connection at once (RST), e.g. to demonstrate truncation. */
   killAll(): void;
-  close(): Promise<void>;
+  /**
+   * Stops the tunnel; resolves once nothing is left. Calling it again while
+   * a graceful close runs without `drainTimeoutMs` cuts the drain short.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
-interface Rule { host: string; port: number | "*" }
+/** How long a close handshake may take before the socket is destroyed (ws's own default is 30 s). */
+const CLOSE_HANDSHAKE_TIMEOUT_MS = 5_000;
 
-function parseRule(rule: string): Rule {
-  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5}|\*)$/.exec(rule.trim());
-  if (!m) throw new TypeError(`tunnel: --allow wants host:port or host:*, got ${JSON.stringify(rule)}`);
-  const port = m[2] === "*" ? "*" : Number(m[2]);
-  if (port !== "*" && (port < 1 || port > 65535)) throw new RangeError(`tunnel: port out of range in ${rule}`);
-  return { host: m[1]!.replace(/^\[|\]$/g, "").toLowerCase(), port };
+/**
+ * One request per connection: a plain HTTP connection counts as pending
+ * until it closes, so it should close right after its answer.
+ */
+const ONE_SHOT = { Connection: "close" } as const;
+
+/** One accepted client connection, from accept to close. */
+interface ClientConnection {
+  readonly id: number;
+  readonly socket: net.Socket;
+  /** What per-client limits count under (see clientKey). */
+  readonly key: string;
+  /** address:port, for events. */
+  readonly client: string;
+  /** Pending until it becomes a live tunnel; counted as one or the other until its socket closes. */
+  phase: "pending" | "live";
+  /** Destroys it if it is not a tunnel by upgradeTimeoutMs after accept. */
+  deadline: ReturnType<typeof setTimeout> | undefined;
+  relay: Relay | undefined;
 }
 
-/** `/<host>:<port>` (IPv6 in brackets) -> destination, or null. */
-export function parseDestination(path: string): { host: string; port: number } | null {
-  let p: string;
-  try {
-    p = decodeURIComponent(path.replace(/^\/+/, "").replace(/[?#].*$/, ""));
-  } catch {
-    return null;
-  }
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(p);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return null;
-  return { host: m[1]!.replace(/^\[|\]$/g, "").toLowerCase(), port };
-}
-
+/** Listens and returns the running tunnel. Throws TypeError/RangeError on bad options. */
 export async function createTunnel(options: TunnelOptions): Promise<Tunnel> {
-  const rules = (options.allow ?? []).map(parseRule);
-  const origins = options.origins ? new Set(options.origins) : null;
-  const maxConnections = options.maxConnections ?? 64;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
-  const maxFrameBytes = options.maxFrameBytes ?? 1 << 20;
-  const log = options.log ?? (() => {});
-  /** Live connections, each with the way to end it (for killAll). */
-  const live = new Map<net.Socket, (code: number, reason: string) => void>();
-  let nextId = 1;
+  const service = new TunnelService(resolveOptions(options));
+  await service.listen();
+  return service.api();
+}
 
-  const wss = new WebSocketServer({
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    maxPayload: maxFrameBytes,
-    perMessageDeflate: false, // TLS records do not compress; and no compression oracle
-  });
-  await new Promise<void>((resolve, reject) => {
-    wss.once("listening", resolve);
-    wss.once("error", reject);
-  });
+/**
+ * The listening side: accepts sockets and accounts for them (pending, then
+ * live, until they close), answers plain HTTP, upgrades and admits
+ * WebSockets, and hands each admitted one to a {@link Relay}.
+ */
+class TunnelService {
+  readonly #options: ResolvedOptions;
+  readonly #report: Report;
+  readonly #server: http.Server;
+  readonly #wss: WebSocketServer;
+  readonly #bandwidth: TokenBucket | null;
+  readonly #connections = new Map<net.Socket, ClientConnection>();
+  readonly #pendingPerClient = new ClientCounter();
+  readonly #livePerClient = new ClientCounter();
+  #pending = 0;
+  #live = 0;
+  #nextId = 1;
+  #closing: Promise<void> | undefined;
+  /** Set while draining: cuts the drain short. */
+  #hurry: (() => void) | undefined;
+  /** Called whenever a connection closes, for the drain to notice the last one. */
+  #onConnectionClosed: (() => void) | undefined;
 
-  wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
-    const id = nextId++;
-    const from = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    const refuse = (code: number, reason: string) => {
-      log(`#${id} ${from} refused (${code}): ${reason}`);
-      ws.close(code, reason.slice(0, 120));
+  constructor(options: ResolvedOptions) {
+    this.#options = options;
+    this.#report = createReporter(options.onEvent, options.log);
+    this.#bandwidth = options.maxBytesPerSecond > 0 ? new TokenBucket(options.maxBytesPerSecond) : null;
+    this.#server = http.createServer({
+      // Node's own slow-request guards, a second line behind our deadline.
+      headersTimeout: options.upgradeTimeoutMs,
+      requestTimeout: options.upgradeTimeoutMs,
+    });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false, // we track connections ourselves
+      maxPayload: options.maxFrameBytes,
+      perMessageDeflate: false, // TLS records do not compress; and no compression oracle
+      // Bounds how long a refused or finished WebSocket can hold its socket
+      // by never answering the close frame. In ws 8.23's options, not yet in its types.
+      ...{ closeTimeout: CLOSE_HANDSHAKE_TIMEOUT_MS },
+    });
+    this.#wire();
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off("error", reject);
+        resolve();
+      });
+    });
+    // After listening, an error (e.g. EMFILE on accept) must not end the process.
+    this.#server.on("error", (e) => this.#report({ event: "server-error", reason: describeError(e) }));
+  }
+
+  api(): Tunnel {
+    const address = this.#server.address() as net.AddressInfo;
+    const host = this.#options.host;
+    const service = this;
+    return {
+      port: address.port,
+      url: `ws://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+      get connections() {
+        return service.#live;
+      },
+      get pending() {
+        return service.#pending;
+      },
+      get draining() {
+        return service.#closing !== undefined;
+      },
+      killAll: () => service.#killAll(),
+      close: (closeOptions?: CloseOptions) => service.#close(closeOptions),
     };
-    const origin = req.headers.origin;
-    if (origins && (!origin || !origins.has(origin))) return refuse(1008, `origin not allowed: ${origin ?? "(none)"}`);
-    const dest = parseDestination(req.url ?? "");
-    if (!dest) return refuse(1008, `malformed destination path ${JSON.stringify(req.url)}: want /<host>:<port>`);
-    const target = `${dest.host.includes(":") ? `[${dest.host}]` : dest.host}:${dest.port}`;
-    if (!rules.some((r) => r.host === dest.host && (r.port === "*" || r.port === dest.port))) {
-      return refuse(1008, `destination not allowed: ${target}`);
+  }
+
+  #wire(): void {
+    const server = this.#server;
+    server.on("connection", this.#guard((socket: net.Socket) => this.#accept(socket)));
+    server.on("upgrade", this.#guard((req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket as net.Socket, head)));
+    server.on("request", this.#guard((req: http.IncomingMessage, res: http.ServerResponse) => this.#plainHttp(req, res)));
+    server.on("clientError", this.#guard((e: NodeJS.ErrnoException, socket: Duplex) => this.#badHttp(e, socket as net.Socket)));
+    // ws found the handshake malformed (bad key, version, method...): answer it ourselves, with an event.
+    this.#wss.on("wsClientError", this.#guard((e: Error & { code?: string }, socket: Duplex) => {
+      const status = /method/i.test(e.message) ? 405 : 400;
+      this.#answerAndClose(socket as net.Socket, status, e.message, /Version/.test(e.message) ? { "Sec-WebSocket-Version": "13, 8" } : {});
+    }));
+    this.#wss.on("error", (e) => this.#report({ event: "server-error", reason: describeError(e) }));
+  }
+
+  /** A new TCP connection: admitted as pending (with a deadline) or dropped at once. */
+  #accept(socket: net.Socket): void {
+    // Errors surface through clientError, ws or the relay, each with an
+    // event; this listener only guarantees no "error" is ever unhandled.
+    socket.on("error", () => {});
+    const id = this.#nextId++;
+    const key = clientKey(socket.remoteAddress);
+    const client = formatHostPort(socket.remoteAddress ?? "unknown", socket.remotePort ?? 0);
+    const refusal = this.#pending >= this.#options.maxPending
+      ? `too many pending connections (${this.#options.maxPending})`
+      : this.#pendingPerClient.count(key) >= this.#options.maxPendingPerClient
+        ? `too many pending connections from ${key} (${this.#options.maxPendingPerClient})`
+        : null;
+    if (refusal) {
+      this.#report({ event: "rejected", id, client, reason: refusal });
+      socket.destroy();
+      return;
     }
-    if (live.size >= maxConnections) return refuse(1013, `too many connections (${maxConnections})`);
+    const connection: ClientConnection = { id, socket, key, client, phase: "pending", deadline: undefined, relay: undefined };
+    connection.deadline = setTimeout(this.#guard(() => {
+      this.#report({ event: "timeout", id, client, reason: `not a tunnel after ${this.#options.upgradeTimeoutMs} ms` });
+      socket.destroy();
+    }), this.#options.upgradeTimeoutMs);
+    this.#connections.set(socket, connection);
+    this.#pending++;
+    this.#pendingPerClient.add(key);
+    socket.once("close", this.#guard(() => this.#forget(connection)));
+  }
 
-    const tcp = net.connect({ host: dest.host, port: dest.port, allowHalfOpen: true });
-    log(`#${id} ${from} -> ${target}: connecting`);
-    let connected = false;
-    let finished = false;
-    let idle: ReturnType<typeof setTimeout> | undefined;
-    const touch = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
-        log(`#${id} -> ${target}: idle for ${idleTimeoutMs} ms, closing`);
-        finish(1001, "idle timeout", true);
-      }, idleTimeoutMs);
-    };
-    const finish = (code: number, reason: string, destroyTcp: boolean) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(idle);
-      live.delete(tcp);
-      if (destroyTcp) tcp.destroy();
-      else tcp.end(); // the peer's FIN came first; ours follows (nothing more can come from the WebSocket)
-      ws.resume(); // a paused WebSocket could not read the client's close reply
-      ws.close(code, reason.slice(0, 120));
-      log(`#${id} -> ${target}: closed (${code}${reason ? `: ${reason}` : ""})`);
-    };
-    live.set(tcp, (code, reason) => finish(code, reason, true));
-    touch();
-    ws.pause(); // nothing is relayed until TCP is up
+  /** The socket closed: it no longer counts, whatever phase it was in. */
+  #forget(connection: ClientConnection): void {
+    if (!this.#connections.delete(connection.socket)) return;
+    clearTimeout(connection.deadline);
+    if (connection.phase === "pending") {
+      this.#pending--;
+      this.#pendingPerClient.remove(connection.key);
+    } else {
+      this.#live--;
+      this.#livePerClient.remove(connection.key);
+    }
+    this.#onConnectionClosed?.();
+  }
 
-    tcp.on("connect", () => {
-      connected = true;
-      log(`#${id} -> ${target}: connected`);
-      ws.resume();
-    });
-    // TCP -> WebSocket, in order; pause TCP while the WebSocket is backed up.
-    tcp.on("data", (data: Buffer) => {
-      touch();
-      ws.send(data, { binary: true });
-      if (ws.bufferedAmount > 1 << 20) {
-        tcp.pause();
-        const check = () => (ws.bufferedAmount > 1 << 18 && ws.readyState === ws.OPEN ? setTimeout(check, 5) : tcp.resume());
-        setTimeout(check, 5);
-      }
-    });
-    // FIN from the TCP peer: every byte it sent was handed to ws.send above,
-    // and the close frame queues behind them.
-    tcp.on("end", () => finish(1000, "", false));
-    tcp.on("error", (e: NodeJS.ErrnoException) => {
-      if (!connected && (e.syscall === "connect" || e.syscall === "getaddrinfo")) {
-        finish(4002, `cannot connect to ${target}: ${e.code ?? e.message}`, true);
-      } else {
-        finish(4001, `TCP connection to ${target} failed: ${e.code ?? e.message}`, true);
-      }
-    });
-    // A graceful end emits "end" first; a close without it was abrupt.
-    tcp.on("close", () => finish(4001, `TCP connection to ${target} closed without FIN`, false));
+  #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const connection = this.#connections.get(socket);
+    if (!connection || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, this.#guard((ws: WebSocket) => this.#open(ws, req, connection)));
+  }
 
-    // WebSocket -> TCP, in order; pause the WebSocket while TCP is backed up.
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      touch();
-      if (!isBinary) return finish(1003, "binary messages only", true);
-      if (!tcp.write(data)) {
-        ws.pause();
-        tcp.once("drain", () => ws.resume());
-      }
+  /** A WebSocket is open: refuse it with a close code, or make it a live tunnel. */
+  #open(ws: WebSocket, req: http.IncomingMessage, connection: ClientConnection): void {
+    const { id, client } = connection;
+    // First, so a protocol violation during a refusal's close handshake is
+    // handled and reported; a tunnel's relay reports its own.
+    ws.on("error", (e: Error) => {
+      if (!connection.relay) this.#report({ event: "protocol-error", id, client, reason: e.message });
     });
-    ws.on("close", (code: number) => {
-      clearTimeout(idle);
-      if (finished) return;
-      finished = true;
-      live.delete(tcp);
-      // A normal close ends TCP after every relayed byte (FIN); anything else resets it.
-      if (code === 1000 || code === 1005) tcp.end();
-      else tcp.destroy();
-      log(`#${id} -> ${target}: the WebSocket closed (${code})`);
+    if (!this.#connections.has(connection.socket)) {
+      ws.terminate(); // it timed out or closed while upgrading
+      return;
+    }
+    const admission = this.#admission(req, connection);
+    if ("refused" in admission) {
+      const { code, reason } = admission.refused;
+      this.#report({ event: "refused", id, client, code, reason });
+      ws.close(code, closeReason(reason));
+      return; // it stays pending, under its deadline, until its socket closes
+    }
+    clearTimeout(connection.deadline);
+    connection.phase = "live";
+    this.#pending--;
+    this.#pendingPerClient.remove(connection.key);
+    this.#live++;
+    this.#livePerClient.add(connection.key);
+    const report = (fields: EventFields) => this.#report({ id, client, ...fields });
+    connection.relay = new Relay(ws, {
+      destination: admission.destination,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      highWaterMark: this.#options.highWaterMark,
+      maxBufferedBytes: this.#options.maxBufferedBytes,
+      bandwidth: this.#bandwidth,
+      report,
     });
-    ws.on("error", (e) => log(`#${id} -> ${target}: WebSocket error: ${e.message}`));
-  });
+  }
 
-  const address = wss.address() as net.AddressInfo;
-  const host = options.host ?? "127.0.0.1";
-  return {
-    port: address.port,
-    url: `ws://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
-    get connections() {
-      return live.size;
-    },
-    killAll() {
-      for (const [socket, end] of [...live]) {
-        socket.resetAndDestroy();
-        end(4001, "TCP connection killed by the tunnel operator");
-      }
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of live.keys()) s.destroy();
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => resolve());
-      }),
-  };
+  /** Where this WebSocket may tunnel to, or why it may not (in the order the checks are made). */
+  #admission(req: http.IncomingMessage, connection: ClientConnection): { destination: Destination } | { refused: { code: number; reason: string } } {
+    const o = this.#options;
+    const refuse = (code: number, reason: string) => ({ refused: { code, reason } });
+    if (this.#closing) return refuse(CloseCode.goingAway, "the tunnel is shutting down");
+    const origin = req.headers.origin;
+    if (o.origins && (!origin || !o.origins.has(origin))) {
+      return refuse(CloseCode.policyViolation, `origin not allowed: ${origin === undefined ? "(none)" : JSON.stringify(origin)}`);
+    }
+    const destination = parseDestination(req.url ?? "");
+    if (!destination) {
+      return refuse(CloseCode.policyViolation, `malformed destination path ${JSON.stringify(req.url)}: want /<host>:<port>`);
+    }
+    if (!isAllowed(o.rules, destination)) {
+      return refuse(CloseCode.policyViolation, `destination not allowed: ${formatHostPort(destination.host, destination.port)}`);
+    }
+    if (this.#live >= o.maxConnections) return refuse(CloseCode.tryAgainLater, `too many connections (${o.maxConnections})`);
+    if (this.#livePerClient.count(connection.key) >= o.maxConnectionsPerClient) {
+      return refuse(CloseCode.tryAgainLater, `too many connections from ${connection.key} (${o.maxConnectionsPerClient})`);
+    }
+    return { destination };
+  }
+
+  /** A request without an upgrade: /healthz, or 426 for anything else; then the connection closes. */
+  #plainHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.on("error", () => {}); // an aborted request is the socket's business
+    const path = (req.url ?? "").replace(/[?#].*$/, "");
+    if (req.method === "GET" && path === "/healthz") {
+      const draining = this.#closing !== undefined;
+      const body = JSON.stringify({ ok: !draining, ...(draining ? { draining } : {}), connections: this.#live, pending: this.#pending });
+      res.writeHead(draining ? 503 : 200, { ...ONE_SHOT, "Content-Type": "application/json", "Cache-Control": "no-store" }).end(`${body}\n`);
+      return;
+    }
+    const connection = this.#connections.get(req.socket as net.Socket);
+    this.#report({ event: "http", id: connection?.id, client: connection?.client, status: 426,
+      reason: closeReason(`${req.method} ${JSON.stringify(req.url)}`) });
+    res.writeHead(426, { ...ONE_SHOT, "Content-Type": "text/plain", Upgrade: "websocket" })
+      .end("This is a WebSocket-to-TCP tunnel: connect with a WebSocket to /<host>:<port>\n");
+  }
+
+  /** Node's HTTP parser rejected the request (or the socket failed before one was complete). */
+  #badHttp(e: NodeJS.ErrnoException, socket: net.Socket): void {
+    const status = e.code === "HPE_HEADER_OVERFLOW" ? 431 : e.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    if (e.code === "ECONNRESET" || e.code === "EPIPE" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    this.#answerAndClose(socket, status, describeError(e));
+  }
+
+  /** Writes a minimal HTTP error response on a raw socket and closes it. */
+  #answerAndClose(socket: net.Socket, status: number, reason: string, headers: Record<string, string> = {}): void {
+    const connection = this.#connections.get(socket);
+    this.#report({ event: "bad-request", id: connection?.id, client: connection?.client, status, reason: closeReason(reason) });
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    socket.once("finish", () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n${extra}\r\n`);
+  }
+
+  #killAll(): void {
+    for (const { relay } of [...this.#connections.values()]) relay?.kill();
+  }
+
+  #close(options: CloseOptions | undefined): Promise<void> {
+    const drainTimeoutMs = options?.drainTimeoutMs;
+    if (drainTimeoutMs !== undefined && (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0 || drainTimeoutMs > MAX_TIMER_MS)) {
+      return Promise.reject(new RangeError(`tunnel: drainTimeoutMs must be an integer from 0 to ${MAX_TIMER_MS}, got ${drainTimeoutMs}`));
+    }
+    if (this.#closing) {
+      if (drainTimeoutMs === undefined) this.#hurry?.();
+      return this.#closing;
+    }
+    this.#closing = drainTimeoutMs === undefined ? this.#stopNow() : this.#drain(drainTimeoutMs);
+    return this.#closing;
+  }
+
+  /** Graceful: live tunnels may finish for up to drainTimeoutMs; the rest get 1001. */
+  async #drain(drainTimeoutMs: number): Promise<void> {
+    this.#report({ event: "draining", connections: this.#live, pending: this.#pending, reason: `for up to ${drainTimeoutMs} ms` });
+    const hurried = new Promise<void>((resolve) => (this.#hurry = resolve));
+    await Promise.race([this.#until(() => this.#live === 0), delay(drainTimeoutMs), hurried]);
+    for (const { relay } of this.#connections.values()) relay?.end(CloseCode.goingAway, "going away: the tunnel is shutting down", "destroy");
+    // Close handshakes (ours and refusals in flight) get a moment before the sockets go.
+    await Promise.race([this.#until(() => this.#live === 0), delay(CLOSE_HANDSHAKE_TIMEOUT_MS), hurried]);
+    await this.#stopNow();
+  }
+
+  /** Drops every connection and stops listening. */
+  async #stopNow(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const { socket, relay } of [...this.#connections.values()]) {
+      relay?.end(CloseCode.goingAway, "the tunnel stopped", "destroy");
+      socket.destroy();
+    }
+    await stopped;
+    this.#report({ event: "stopped", connections: this.#live, pending: this.#pending });
+  }
+
+  /** Resolves once `condition` holds, checked after each connection closes. */
+  #until(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!condition()) return;
+        this.#onConnectionClosed = undefined;
+        resolve();
+      };
+      this.#onConnectionClosed = check;
+      check();
+    });
+  }
+
+  /**
+   * A server-level handler whose exception is reported, and whose connection
+   * (a socket, request, response or WebSocket among its arguments) is
+   * destroyed, instead of the exception ending the process.
+   */
+  #guard<A extends unknown[]>(handler: (...args: A) => void): (...args: A) => void {
+    return guarded(handler, (e, args) => {
+      this.#report({ event: "internal-error", reason: describeError(e) });
+      for (const arg of args) destroyConnectionOf(arg);
+    });
+  }
+}
+
+/** Destroys the connection a handler argument belongs to, if it belongs to one. */
+function destroyConnectionOf(arg: unknown): void {
+  if (arg instanceof WebSocket) arg.terminate();
+  else if (arg instanceof http.IncomingMessage) arg.socket.destroy();
+  else if (arg instanceof http.ServerResponse) arg.socket?.destroy();
+  else if (arg instanceof Duplex) arg.destroy();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
