@@ -84,7 +84,8 @@ async function echoServer(id) {
 /** The tunnel CLI in its own process (so its file descriptors can be counted). */
 async function startTunnel(serverPort) {
   const proc = spawn(process.execPath, [join(root, "bindings/dist/tunnel/cli.js"), "--listen", "127.0.0.1:0",
-    "--allow", `127.0.0.1:${serverPort}`, "--max-connections", "4000"], { stdio: ["ignore", "pipe", "pipe"] });
+    "--allow", `127.0.0.1:${serverPort}`, "--max-connections", "4000", "--max-connections-per-client", "4000",
+    "--max-pending", "4000", "--max-pending-per-client", "4000", "--log", "none"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout.on("data", (d) => (out += d));
   proc.stderr.on("data", (d) => (out += d));
