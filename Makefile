@@ -6,6 +6,7 @@
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
 #   make fuzz     mutation fuzzing of the engine's input path (FUZZ_ARGS="--inputs N --seconds S --seed N")
+#   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
 #   make clean    remove build outputs (the OpenSSL cache outside the repo stays)
 
@@ -18,7 +19,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl generate check-generated size test demo demo-build bench fuzz clean FORCE
+.PHONY: all setup openssl generate check-generated size test demo demo-build bench fuzz soak clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -98,6 +99,12 @@ bench: all
 FUZZ_ARGS ?= --inputs 1000000 --seconds 3600
 fuzz: all
 	node test/fuzz/fuzz.mjs $(FUZZ_ARGS)
+
+# Soak and load (test/soak/soak.mjs): TlsSocket clients through the tunnel
+# CLI to Node's tls, with random splits, delays and aborts; loopback only.
+SOAK_ARGS ?= --sequential 10000 --concurrent 1000 --bytes 1048576
+soak: all
+	node test/soak/soak.mjs $(SOAK_ARGS)
 
 clean:
 	rm -rf wasm/build wasm/dist bindings/dist bench/build
