@@ -13,6 +13,7 @@ import {
 } from "../../bindings/src/index.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { identityFiles, killAllPeers } from "../helpers/peers.js";
+import { readAll, readBytes } from "../helpers/streams.js";
 import {
   MiB, PEER_NAMES, buildPeer, listen, payload, sha256, startTlsPeer, type PeerKind, type TlsPeer,
 } from "../helpers/tls-peers.js";
@@ -93,25 +94,6 @@ export async function link(ctx: Ctx, kind: PeerKind, ours: Role, version: Protoc
       sctx.dispose();
     },
   };
-}
-
-export async function readBytes(reader: ReadableStreamDefaultReader<Uint8Array>, n: number): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  let got = 0;
-  while (got < n) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    got += value.length;
-  }
-  return Buffer.concat(parts);
-}
-
-/** Everything up to the end of the readable (rejects with its error). */
-export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of readable) parts.push(chunk);
-  return Buffer.concat(parts);
 }
 
 /** Reads `n` bytes and lets go of the readable. */

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { TlsSocket, connectTcp, type Session, type TraceEvent } from "../../bindings/src/index.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { payload, sha256, startTlsPeer } from "../helpers/tls-peers.js";
-import { VERSIONS, closeModes, link, readBytes, setup, steps, type Role } from "./close-modes.js";
+import { VERSIONS, closeModes, link, setup, steps, type Role } from "./close-modes.js";
+import { readBytes } from "../helpers/streams.js";
 
 const ctx = setup("jsse");
 

@@ -14,6 +14,7 @@ import {
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { freePort, identityFiles, killAllPeers, startPeer, stdoutIncludes, type Peer } from "../helpers/peers.js";
+import { readBytes } from "../helpers/streams.js";
 
 let ossl: OpenSSL;
 let tunnel: Tunnel;
@@ -44,18 +45,6 @@ async function transportTo(port: number, via: Via): Promise<Transport> {
   return via === "tcp"
     ? connectTcp("127.0.0.1", port)
     : connectWebSocket(`${tunnel.url}/127.0.0.1:${port}`, { WebSocket: WebSocket as never });
-}
-
-async function readBytes(reader: ReadableStreamDefaultReader<Uint8Array>, n: number): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  let got = 0;
-  while (got < n) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    got += value.length;
-  }
-  return Buffer.concat(parts);
 }
 
 /** Reads to the end; rejects with the stream's error. */

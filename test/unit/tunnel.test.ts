@@ -73,6 +73,23 @@ async function expectEcho(t: Tunnel, options: { localAddress?: string; headers?:
   expect(r).toEqual({ data: "still alive", code: 1000 });
 }
 
+/**
+ * Writes `chunkSize`-byte chunks to `sender` until no "drain" comes within
+ * `waitMs` (nothing downstream takes more) or 256 MiB were offered.
+ */
+async function writeUntilStalled(sender: net.Socket, chunkSize: number, waitMs: number): Promise<{ offered: number; stalled: boolean }> {
+  const chunk = Buffer.alloc(chunkSize);
+  let offered = 0;
+  let stalled = false;
+  while (!stalled && offered < 256 << 20) {
+    offered += chunk.length;
+    if (!sender.write(chunk)) {
+      stalled = !(await Promise.race([once(sender, "drain").then(() => true), new Promise((r) => setTimeout(() => r(false), waitMs))]));
+    }
+  }
+  return { offered, stalled };
+}
+
 const logs: string[] = [];
 let tunnel: Tunnel;
 let echoPort = 0;
@@ -230,15 +247,7 @@ describe("backpressure", () => {
     ws.pause(); // the client stops reading
     // Write until a drain no longer comes: kernel buffers and the tunnel's
     // 1 MiB high-water mark fill, then the tunnel stops reading TCP.
-    const chunk = Buffer.alloc(1 << 20);
-    let offered = 0;
-    let stalled = false;
-    while (!stalled && offered < 256 << 20) {
-      offered += chunk.length;
-      if (!sender.write(chunk)) {
-        stalled = !(await Promise.race([once(sender, "drain").then(() => true), new Promise((r) => setTimeout(() => r(false), 500))]));
-      }
-    }
+    const { offered, stalled } = await writeUntilStalled(sender, 1 << 20, 500);
     expect(stalled).toBe(true); // nothing is reading: the tunnel paused TCP instead of buffering it all
     expect(offered).toBeLessThan(64 << 20);
     ws.resume();
@@ -460,15 +469,7 @@ describe("buffers and bandwidth", () => {
     await once(ws, "open");
     const [sender] = await connected;
     ws.pause();
-    const chunk = Buffer.alloc(256 << 10);
-    let offered = 0;
-    let stalled = false;
-    while (!stalled && offered < 256 << 20) {
-      offered += chunk.length;
-      if (!sender.write(chunk)) {
-        stalled = !(await Promise.race([once(sender, "drain").then(() => true), new Promise((r) => setTimeout(() => r(false), 300))]));
-      }
-    }
+    const { offered, stalled } = await writeUntilStalled(sender, 256 << 10, 300);
     expect(stalled).toBe(true);
     ws.resume();
     sender.end();
