@@ -42,6 +42,9 @@ export function connectCloudflare(
 
 interface BunSocketLike {
   write(data: Uint8Array): number;
+  /** Stop / restart reading the socket (TCP backpressure). */
+  pause?(): void;
+  resume?(): void;
   end(): void;
   shutdown?(halfClose?: boolean): void;
   flush?(): void;
@@ -64,14 +67,27 @@ interface BunLike {
   }): Promise<BunSocketLike>;
 }
 
-/** Bun: `Bun.connect`, its callbacks turned into streams (with write backpressure). */
+/** Pause reading a Bun socket while this much received data is unread. */
+const BUN_READ_HIGH_WATER = 1 << 20;
+
+/**
+ * Bun: `Bun.connect`, its callbacks turned into streams, with backpressure
+ * both ways (reading pauses while 1 MiB is unread; writes wait for drain).
+ */
 export async function connectBun(hostname: string, port: number): Promise<Transport> {
   const bun = (globalThis as { Bun?: BunLike }).Bun;
   if (!bun) throw new TypeError("connectBun needs Bun");
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
   let drained: (() => void) | undefined;
-  const readable = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) }, { highWaterMark: 16 });
+  let paused: BunSocketLike | undefined;
+  const readable = new ReadableStream<Uint8Array>({
+    start: (c) => void (controller = c),
+    pull: () => {
+      paused?.resume?.();
+      paused = undefined;
+    },
+  }, { highWaterMark: BUN_READ_HIGH_WATER, size: (chunk) => chunk.byteLength });
   const endWith = (error?: Error) => {
     if (ended) return;
     ended = true;
@@ -81,8 +97,13 @@ export async function connectBun(hostname: string, port: number): Promise<Transp
   const socket = await bun.connect({
     hostname, port, allowHalfOpen: true,
     socket: {
-      data: (_s, data) => {
-        if (!ended) controller.enqueue(new Uint8Array(data)); // Bun reuses its buffer: copy
+      data: (s, data) => {
+        if (ended) return;
+        controller.enqueue(new Uint8Array(data)); // Bun reuses its buffer: copy
+        if ((controller.desiredSize ?? 1) <= 0 && s.pause) {
+          s.pause();
+          paused = s;
+        }
       },
       drain: () => drained?.(),
       end: () => endWith(),
