@@ -480,10 +480,14 @@ export class TlsSocket {
     return this.#input;
   }
 
-  /** Feeds the inbox, keeping OpenSSL's unread input within FEED_LIMIT. */
+  /**
+   * Feeds the inbox, keeping OpenSSL's unread input within FEED_LIMIT. (It
+   * wants input only when it lacks a whole record, so there is always room;
+   * were there none, a little more is fed so the call makes progress, and
+   * the engine's inputCapacity still bounds it.)
+   */
   #feedInbox(): void {
-    const room = FEED_LIMIT - this.#conn.pendingInput;
-    if (room <= 0) return; // cannot happen: OpenSSL wants input only when it lacks a whole record
+    const room = Math.max(FEED_LIMIT - this.#conn.pendingInput, 4096);
     const n = Math.min(room, this.#inbox.length);
     this.#conn.feed(this.#inbox.subarray(0, n));
     this.#inbox = this.#inbox.subarray(n);
@@ -542,6 +546,7 @@ export class TlsSocket {
   #watch(signal: AbortSignal | undefined): void {
     if (!signal) return;
     const onAbort = () => void this.#fail(asError(signal.reason), true);
+    if (signal.aborted) return onAbort(); // while the socket was being set up
     signal.addEventListener("abort", onAbort, { once: true });
     this.#unwatch = () => signal.removeEventListener("abort", onAbort);
   }

@@ -244,6 +244,11 @@ describe("timeouts and AbortSignal", () => {
     await expect(connecting).rejects.toThrow("user went away");
     await expect(TlsSocket.connect(memoryPair()[0], { ...clientOptions(ossl), signal: AbortSignal.abort() }))
       .rejects.toMatchObject({ name: "AbortError" });
+    // aborted while connect() still awaits OpenSSL.load() (no `openssl` given), before the socket exists
+    const setup = new AbortController();
+    const loading = TlsSocket.connect(memoryPair()[0], { ca: id.certPem, servername: SERVER_NAME, signal: setup.signal });
+    setup.abort(new Error("gone during setup"));
+    await expect(loading).rejects.toThrow("gone during setup");
 
     const later = new AbortController();
     const [client] = await pairOfSockets(ossl, {}, { signal: later.signal });
