@@ -19,7 +19,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl openssl-tests generate check-generated size test test-openssl demo demo-build bench clean FORCE
+.PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -36,12 +36,11 @@ openssl: wasm/build/openssl-prefix
 
 # OpenSSL's own test programs, built for wasm with the product's Configure
 # flags and patches (plus the changes in wasm/openssl-tests/configure-delta.txt),
-# once per configuration, in the same cache (wasm/openssl-tests/build.sh).
+# once per configuration, in the same cache (wasm/openssl-tests/build.sh):
+# the smoke set for `make test` here, all of them for `make test-openssl`.
 # A no-op once built; wasm/build/openssl-tests-dir names the build.
-wasm/build/openssl-tests-dir: FORCE | setup
-	@wasm/openssl-tests/build.sh
-
-openssl-tests: wasm/build/openssl-tests-dir
+openssl-tests-smoke: | setup
+	@wasm/openssl-tests/build.sh --smoke
 
 # The FFI: export list, typed functions and constants, from the real headers.
 # The build regenerates it when its inputs change; `make test` first checks
@@ -87,14 +86,15 @@ size: $(DIST)/openssl.mjs
 # subset in test/build/openssl-tests.test.ts.
 test: check-generated
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory openssl-tests
+	@$(MAKE) --no-print-directory openssl-tests-smoke
 	npx tsc -p test
 	npx tsc -p web-demo
 	npx vitest run
 
 # All of OpenSSL's own tests that apply to our configuration, with the table
 # of results; fails on a failure not in wasm/openssl-tests/expected-failures.txt.
-test-openssl: openssl-tests
+test-openssl: | setup
+	@wasm/openssl-tests/build.sh
 	node wasm/openssl-tests/run.mjs
 
 # The web demo: servers, tunnel and page on loopback (web-demo/serve.mjs);

@@ -2,7 +2,11 @@
 # Build OpenSSL's own test programs for wasm32 with Emscripten, once per
 # configuration, in a cache outside the repository (like wasm/build-openssl.sh).
 #
-# Usage: wasm/openssl-tests/build.sh [--print-dir | --print-flags]
+# Usage: wasm/openssl-tests/build.sh [--smoke | --print-dir | --print-flags]
+#
+# Builds every test program wasm/openssl-tests/run.mjs runs, or with --smoke
+# only those of its smoke subset (`make test`); both sets share one tree, so
+# the rest of the programs are built on top of a smoke build when asked for.
 #
 # The Configure flags are the product's (wasm/configure-flags.txt) with the
 # changes of wasm/openssl-tests/configure-delta.txt applied; our patches are
@@ -13,8 +17,8 @@
 # The cache key covers everything that affects the output: the pinned
 # version and tarball hash, our patches, both flag files and the link flags
 # with the files they name, the emcc version and this script. Prints nothing
-# on a cache hit; writes the directory of the built OpenSSL tree into
-# wasm/build/openssl-tests-dir (only when it changes).
+# on a cache hit (a no-op); writes the directory of the built OpenSSL tree
+# into wasm/build/openssl-tests-dir (only when it changes).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,13 +64,17 @@ link_flags() { lines $here/link-flags.txt | sed -e "s|=wasm/|=$root/wasm/|"; }
 link_inputs() { lines $here/link-flags.txt | sed -n -e 's|^--[a-z-]*=\(wasm/.*\)|\1|p'; }
 
 if [ "${1:-}" = "--print-flags" ]; then flags; exit 0; fi
+set=all
+if [ "${1:-}" = "--smoke" ]; then set=smoke; fi
 
-# The test programs 30-test_evp.t, 70-test_recordlen.t, 70-test_servername.t,
-# 80-test_ssl_new.t, 80-test_ssl_old.t and 90-test_sslapi.t run, and the
-# openssl app (80-test_ssl_old.t makes its certificates with it).
-# tls13secretstest (90-test_tls13secrets.t) is built separately (above).
-programs=(test/evp_test test/recordlentest test/servername_test test/ssl_test
-          test/ssl_old_test test/sslapitest apps/openssl)
+# The programs the recipes run (see run.mjs), by make target; tls13secretstest
+# (90-test_tls13secrets.t, in the smoke set) is built by build_tls13secretstest.
+smoke_programs=(test/evp_test test/recordlentest test/servername_test test/ssl_test)
+all_programs=("${smoke_programs[@]}" test/sslapitest test/ssl_old_test
+  apps/openssl  # 80-test_ssl_old.t makes its certificates with it; 30-test_evp.t and 80-test_ocsp.t run it
+  test/sslbuffertest test/sslcorrupttest test/cipherlist_test test/ciphername_test test/cipherbytes_test
+  test/clienthellotest test/tls13ccstest test/tls13encryptiontest test/tls13groupselection_test
+  test/ssl_ctx_test test/ssl_test_ctx_test test/rpktest test/ocspapitest)
 
 # tls13secretstest (90-test_tls13secrets.t). OpenSSL builds it only with
 # shared libraries: it compiles ssl/tls13_enc.c, crypto/packet.c and
@@ -115,48 +123,50 @@ record() { # write wasm/build/openssl-tests-dir only if it changed
 }
 
 if [ "${1:-}" = "--print-dir" ]; then echo "$dir"; exit 0; fi
-if [ -f "$dir/.complete" ]; then record; exit 0; fi
+if [ -f "$dir/.complete-$set" ]; then record; exit 0; fi
 
 # One build per configuration at a time (two worktrees may ask at once).
 mkdir -p "$cache/openssl-tests"
 exec 9> "$dir.lock"
 flock 9
-if [ -f "$dir/.complete" ]; then record; exit 0; fi
+if [ -f "$dir/.complete-$set" ]; then record; exit 0; fi
 
-tarball=$(openssl-src/fetch.sh)
-echo "openssl-tests: building OpenSSL $version's test programs for wasm32 ($emcc_version) in $dir" >&2
-rm -rf "$dir"
-mkdir -p "$dir"
-tar -xzf "$tarball" -C "$dir"
-mv "$dir/openssl-$version" "$dir/tree"
 src="$dir/tree"
-# Our patches, as for the product; then the test build's own (apps and
-# test programs only, each says why).
-for p in openssl-src/patches/*.patch $here/patches/*.patch; do
-  patch -d "$src" -p1 --quiet --forward < "$p"
-done
-mapfile -t cfg < <(flags)
 ldflags=$(link_flags | tr '\n' ' ')
 jobs=$(nproc)
+if [ ! -f "$dir/.configured" ]; then
+  tarball=$(openssl-src/fetch.sh)
+  echo "openssl-tests: configuring OpenSSL $version's tests for wasm32 ($emcc_version) in $dir" >&2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  tar -xzf "$tarball" -C "$dir"
+  mv "$dir/openssl-$version" "$src"
+  # Our patches, as for the product; then the test build's own (apps and
+  # test programs only, each says why).
+  for p in openssl-src/patches/*.patch $here/patches/*.patch; do
+    patch -d "$src" -p1 --quiet --forward < "$p"
+  done
+  mapfile -t cfg < <(flags)
+  # In the tree (not out of it): the recipes and the runner find data files
+  # and programs side by side, as OpenSSL's `make test` does.
+  (cd "$src" && ./Configure "${cfg[@]}" CC=emcc AR=emar RANLIB=emranlib \
+     --prefix=/nonexistent --openssldir=/nonexistent >&2 && make -j"$jobs" build_generated >&2)
+  flags > "$dir/configure-flags"
+  lines wasm/configure-flags.txt > "$dir/product-configure-flags"
+  link_flags > "$dir/link-flags"
+  echo "$emcc_version" > "$dir/emcc-version"
+  touch "$dir/.configured"
+fi
+
+echo "openssl-tests: building the $set set of OpenSSL's test programs in $dir" >&2
+if [ "$set" = smoke ]; then programs=("${smoke_programs[@]}"); else programs=("${all_programs[@]}"); fi
 (
   cd "$src"
-  # In the tree (not out of it): the recipes and the runner find data files
-  # and programs side by side, as `make test` does.
-  ./Configure "${cfg[@]}" CC=emcc AR=emar RANLIB=emranlib \
-    --prefix=/nonexistent --openssldir=/nonexistent >&2
   # The link flags as a make variable: Configure refuses LDFLAGS= next to
   # the compiler flags of wasm/configure-flags.txt (-O3).
-  make -j"$jobs" build_generated >&2
   make -j"$jobs" LDFLAGS="$ldflags" "${programs[@]}" >&2
-  build_tls13secretstest >&2
+  [ -f test/tls13secretstest ] || build_tls13secretstest >&2
 )
-# Only the programs, their wasm and the source tree's data files are needed
-# from here on: drop objects and libraries.
-find "$src" \( -name '*.o' -o -name '*.a' -o -name '*.d' \) -type f -delete
-flags > "$dir/configure-flags"
-lines wasm/configure-flags.txt > "$dir/product-configure-flags"
-link_flags > "$dir/link-flags"
-echo "$emcc_version" > "$dir/emcc-version"
-touch "$dir/.complete"
+touch "$dir/.complete-smoke" "$dir/.complete-$set"
 record
 echo "openssl-tests: done" >&2
