@@ -68,10 +68,10 @@ const why = (...f) => f.filter(disabled).map((x) => `no-${x}`).join(", ");
 // ---------------------------------------------------------------------------
 // The runs: { program, label, args (or a function of the run's scratch
 // directory), env, timeout, slow (started first), smoke (in the `make test`
-// subset), leafName and post (to name and adjust results) }, or { program,
-// label, recipe, needs } for a recipe run as is, { program, label, app, args, check } for a check of
-// the openssl app's output, and { program, label, skip: reason } for a run
-// the recipe skips in this configuration.
+// subset), leafName and post (to name and adjust results) }; or { program,
+// label, recipe, needs } for a recipe run as is; { program, label, app, args,
+// check } for a check of the openssl app's output; { program, label, skip:
+// reason } for a run the recipe skips in this configuration.
 
 const runs = [];
 const add = (run) => runs.push({ timeout: 15 * 60_000, ...run });
