@@ -2,6 +2,8 @@
 #
 #   make          build wasm/dist/openssl.{mjs,wasm} and the TypeScript bindings
 #   make test     build, check the generated FFI, run every test
+#   make test-openssl  OpenSSL's own tests (sslapitest, ssl_test, evp_test, ...) built for
+#                 wasm with our Configure flags, under Node: pass/skip/fail per program (a few minutes)
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
@@ -19,7 +21,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl generate check-generated size test demo demo-build bench fuzz soak clean FORCE
+.PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench fuzz soak clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -33,6 +35,14 @@ wasm/build/openssl-prefix: FORCE | setup
 	@wasm/build-openssl.sh
 
 openssl: wasm/build/openssl-prefix
+
+# OpenSSL's own test programs, built for wasm with the product's Configure
+# flags and patches (plus the changes in wasm/openssl-tests/configure-delta.txt),
+# once per configuration, in the same cache (wasm/openssl-tests/build.sh):
+# the smoke set for `make test` here, all of them for `make test-openssl`.
+# A no-op once built; wasm/build/openssl-tests-dir names the build.
+openssl-tests-smoke: | setup
+	@wasm/openssl-tests/build.sh --smoke
 
 # The FFI: export list, typed functions and constants, from the real headers.
 # The build regenerates it when its inputs change; `make test` first checks
@@ -73,12 +83,21 @@ bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(D
 size: $(DIST)/openssl.mjs
 	@scripts/size.sh $(DIST)/openssl.wasm
 
-# check-generated runs before the build could regenerate anything.
+# check-generated runs before the build could regenerate anything. The
+# OpenSSL test programs are built here (not inside vitest) for the smoke
+# subset in test/build/openssl-tests.test.ts.
 test: check-generated
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory openssl-tests-smoke
 	npx tsc -p test
 	npx tsc -p web-demo
 	npx vitest run
+
+# All of OpenSSL's own tests that apply to our configuration, with the table
+# of results; fails on a failure not in wasm/openssl-tests/expected-failures.txt.
+test-openssl: | setup
+	@wasm/openssl-tests/build.sh
+	node wasm/openssl-tests/run.mjs
 
 # The web demo: servers, tunnel and page on loopback (web-demo/serve.mjs);
 # demo-build serves a static production build the same way.
