@@ -19,8 +19,8 @@ import { createTunnel, parseDestination, type Tunnel, type TunnelEvent } from ".
 import { closeReason } from "../../bindings/src/tunnel/close.js";
 import { clientKey, TokenBucket } from "../../bindings/src/tunnel/limits.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
-import { rawExchange, upgradeRequest } from "../helpers/raw-ws.js";
-import { fuzzInput, Random, type FuzzInput } from "../helpers/tunnel-fuzz.js";
+import { rawExchange, upgradeRequest } from "../fuzz/raw-ws.mjs";
+import { fuzzInput, Random, type FuzzInput } from "../fuzz/tunnel-inputs.mjs";
 
 /** GET on the tunnel's port: status and body. */
 async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
