@@ -690,6 +690,8 @@ export class TunnelHost {
   /** Events that must never happen, as the host reported them. */
   problems = [];
   exit = null;
+  /** Resolves once it exited (and `exit` says how). */
+  exited;
   #child;
   #replies = new Map();
   #nextId = 1;
@@ -707,6 +709,9 @@ export class TunnelHost {
       execArgv: ["--expose-gc"], stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
     this.#child = child;
+    // "close", not "exit": by then its stderr (what it died of) has been read too.
+    this.exited = new Promise((resolve) => child.once("close", () => resolve()));
+    child.on("error", () => {}); // a send after the channel closed; "exit" says what happened
     child.stderr.on("data", (d) => (this.#stderr = (this.#stderr + d).slice(-4000)));
     const ready = new Promise((resolve, reject) => {
       child.on("message", (m) => {
@@ -714,7 +719,7 @@ export class TunnelHost {
         else if (m.type === "event") this.problems.push(m.event);
         else if (m.type === "reply") this.#replies.get(m.id)?.(m);
       });
-      child.on("exit", (code, signal) => {
+      child.on("close", (code, signal) => {
         this.exit = { code, signal, stderr: this.#stderr };
         for (const reply of this.#replies.values()) reply(null);
         reject(new Error(`the tunnel process exited before it listened (${code ?? signal}): ${this.#stderr}`));
@@ -737,20 +742,16 @@ export class TunnelHost {
         this.#replies.delete(id);
         resolve(m);
       });
-      try {
-        this.#child.send({ op: "stats", id, gc });
-      } catch {
-        resolve(null); // the channel closed: it is exiting
-      }
+      // An error here: the channel closed, it is exiting.
+      this.#child.send({ op: "stats", id, gc }, (e) => e && this.#replies.get(id)?.(null));
     });
   }
 
   async stop() {
     if (!this.alive) return;
-    const exited = new Promise((resolve) => this.#child.once("exit", resolve));
-    this.#child.send({ op: "stop", id: this.#nextId++ });
+    this.#child.send({ op: "stop", id: this.#nextId++ }, () => {});
     const timer = setTimeout(() => this.#child.kill("SIGKILL"), 10_000);
-    await exited;
+    await this.exited;
     clearTimeout(timer);
   }
 }
@@ -811,7 +812,12 @@ async function statsUntil(host, condition, ms) {
  * back to `baseline.fds`, no event that must never happen. Problems.
  */
 async function hostProblems(host, baseline) {
-  const exited = () => [`the tunnel process exited (${host.exit.code ?? host.exit.signal}): ${host.exit.stderr.trim().split("\n").slice(-5).join(" | ")}`];
+  // Its IPC channel can close a moment before its "exit" event.
+  const exited = async () => {
+    await Promise.race([host.exited, sleep(5000)]);
+    if (!host.exit) return ["the tunnel process stopped answering"];
+    return [`the tunnel process exited (${host.exit.code ?? host.exit.signal}): ${host.exit.stderr.trim().split("\n").slice(-5).join(" | ")}`];
+  };
   if (!host.alive) return exited();
   const problems = [];
   const echo = await echoProblem(host);
