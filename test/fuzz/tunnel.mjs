@@ -573,7 +573,15 @@ const STATUSES = new Set([101, 200, 400, 405, 408, 426, 431]);
 const validCloseCode = (c) => (c >= 1000 && c <= 1014 && c !== 1004 && c !== 1005 && c !== 1006) || (c >= 3000 && c <= 4999) || c === 1005;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** How the client ends: FIN once the tunnel went quiet, FIN at once, a reset at once, or waiting for the tunnel's timeouts. */
+/**
+ * How the client ends (after the tunnel's close frame, if one comes, it
+ * always sends FIN at once): "quiet", FIN once the tunnel sent nothing for
+ * QUIET_MS (fast, but under load the tunnel may not have got to everything
+ * yet); "fin", FIN at once; "rst", a reset at once; "linger", FIN after
+ * LINGER_MS, so the tunnel's own deadlines (upgradeTimeoutMs is 1 s in
+ * tunnel-host.mjs) and all its replies come first (what regressions with an
+ * expected outcome use).
+ */
 const ENDINGS = [["quiet", 0.6], ["fin", 0.25], ["rst", 0.145], ["linger", 0.005]];
 const QUIET_MS = 20;
 const LINGER_MS = 1500;
@@ -632,7 +640,7 @@ export function exchange(port, chunks, ending) {
     socket.on("data", (d) => {
       got.push(d);
       if (!closeFrame) closeFrame = parseCloseFrame(got.length === 1 ? d : Buffer.concat(got));
-      if (closeFrame && ending !== "linger") fin(); // the tunnel is done with it; we never answer its close frame
+      if (closeFrame) fin(); // the tunnel is done with it; we never answer its close frame
       else quiet();
     });
     socket.on("connect", () => {
