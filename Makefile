@@ -7,7 +7,7 @@
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
-#   make fuzz     mutation fuzzing of the engine's input path (FUZZ_ARGS="--inputs N --seconds S --seed N")
+#   make fuzz     mutation fuzzing of the engine's input path and of the tunnel (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
 #   make clean    remove build outputs (the OpenSSL cache outside the repo stays)
@@ -113,8 +113,9 @@ bench: all
 	node bench/run.mjs
 
 # Fuzzing (test/fuzz/fuzz.mjs): a million mutated inputs per target by
-# default, within an hour per target; loopback only; a failing input is
-# written to test/fuzz/crashers/.
+# default (client, server, and the tunnel's parsing, plus 20,000 live
+# connections to a tunnel: --tunnel-live), within an hour per target;
+# loopback only; a failing input is written to test/fuzz/crashers/.
 FUZZ_ARGS ?= --inputs 1000000 --seconds 3600
 fuzz: all
 	node test/fuzz/fuzz.mjs $(FUZZ_ARGS)

@@ -1,17 +1,26 @@
 #!/usr/bin/env node
-// make fuzz: mutation fuzzing of the engine's input path (and, with
-// --targets tunnel, the tunnel's parsing), on loopback only, bounded by a
-// number of inputs and a time budget, reproducible from --seed.
+// make fuzz: mutation fuzzing of the engine's input path (client and server)
+// and of the tunnel (its parsing, and a live tunnel), on loopback only,
+// bounded by a number of inputs and a time budget, reproducible from --seed.
 //
 //   node test/fuzz/fuzz.mjs [--targets client,server,tunnel] [--inputs 1000000]
 //                           [--seconds 3600] [--seed 1] [--workers 2] [--live-share 0.04]
+//                           [--tunnel-live 20000]
 //
 // Each engine target runs in --workers worker threads, each with its own
 // OpenSSL instance; every input gets its own PRNG seed (seed, worker, index),
-// so a failure names the seed that reproduces its mutation. A failing input
-// is written to test/fuzz/crashers/ (move it to test/fuzz/regressions/ once
-// fixed: test/unit/fuzz.test.ts replays every file there). Exit status 1 if
-// any input broke an invariant (engine.mjs, tunnel.mjs say which).
+// so a failure names the seed that reproduces its mutation.
+//
+// The tunnel target (tunnel.mjs) runs --inputs parser inputs through the
+// tunnel's own parsing functions (bindings/dist/tunnel) in at most half of
+// --seconds, then --tunnel-live live inputs (hostile connections to a real
+// tunnel in its own process, in front of a loopback echo server) in the
+// time left.
+//
+// A failing input is written to test/fuzz/crashers/ (move it to
+// test/fuzz/regressions/ once fixed: test/unit/fuzz.test.ts replays every
+// file there). Exit status 1 if any input broke an invariant (engine.mjs,
+// tunnel.mjs say which).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +29,7 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const o = { targets: ["client", "server"], inputs: 1_000_000, seconds: 3600, seed: 1, workers: 2, liveShare: 0.04 };
+  const o = { targets: ["client", "server", "tunnel"], inputs: 1_000_000, seconds: 3600, seed: 1, workers: 2, liveShare: 0.04, tunnelLive: 20_000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -39,6 +48,7 @@ function parseArgs(argv) {
     else if (a === "--seed") o.seed = int(a, value(), 0);
     else if (a === "--workers") o.workers = int(a, value(), 1);
     else if (a === "--live-share") o.liveShare = Number(value());
+    else if (a === "--tunnel-live") o.tunnelLive = int(a, value(), 0);
     else throw new Error(`unknown argument ${a}`);
   }
   for (const t of o.targets) if (!["client", "server", "tunnel"].includes(t)) throw new Error(`unknown target ${t}`);
@@ -95,7 +105,7 @@ async function engineTarget(target, o, pki) {
 function saveCrasher(f) {
   const dir = join(here, "crashers");
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${f.detail.target ?? "run"}-${f.detail.seed ?? Date.now()}.json`);
+  const file = join(dir, `${f.detail.target ?? "run"}${f.detail.kind ? `-${f.detail.kind}` : ""}-${f.detail.seed ?? Date.now()}.json`);
   writeFileSync(file, `${JSON.stringify({ message: f.message, ...f.detail }, null, 2)}\n`);
   return file;
 }
@@ -109,8 +119,9 @@ async function main() {
     process.exit(2);
   }
   const { makePki } = await import("./engine.mjs");
-  const pki = makePki();
-  console.log(`fuzz: seed ${o.seed}, up to ${o.inputs} inputs per target in ${o.seconds} s, ${o.workers} worker(s); loopback only`);
+  const pki = o.targets.some((t) => t !== "tunnel") ? makePki() : null;
+  console.log(`fuzz: seed ${o.seed}, up to ${o.inputs} inputs per target in ${o.seconds} s, ${o.workers} worker(s)` +
+    `${o.targets.includes("tunnel") ? ` (tunnel: ${o.inputs} parser + ${o.tunnelLive} live)` : ""}; loopback only`);
   const rows = [];
   let failed = false;
   for (const target of o.targets) {

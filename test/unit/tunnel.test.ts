@@ -19,8 +19,8 @@ import { createTunnel, parseDestination, type Tunnel, type TunnelEvent } from ".
 import { closeReason } from "../../bindings/src/tunnel/close.js";
 import { clientKey, TokenBucket } from "../../bindings/src/tunnel/limits.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
-import { rawExchange, upgradeRequest } from "../helpers/raw-ws.js";
-import { fuzzInput, Random, type FuzzInput } from "../helpers/tunnel-fuzz.js";
+import { rawExchange, upgradeRequest } from "../fuzz/raw-ws.mjs";
+import { fuzzInput, Random, type FuzzInput } from "../fuzz/tunnel-inputs.mjs";
 
 /** GET on the tunnel's port: status and body. */
 async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
@@ -117,6 +117,8 @@ describe("destinations", () => {
     for (const bad of ["/", "/example.org", "/example.org:0", "/example.org:70000", "/a b:1", "/%zz:1", "/user@host:1"]) {
       expect(parseDestination(bad), bad).toBeNull();
     }
+    // found by make fuzz: a line break in the query kept it from being cut off
+    expect(parseDestination("/127.0.0.1:8080?x\ny#\r\n")).toEqual({ host: "127.0.0.1", port: 8080 });
   });
 
   it("refuses a destination that is not allowed: close 1008 with the reason, and a log line", async () => {
@@ -624,6 +626,12 @@ describe("options are validated", () => {
     [{ allow, port: 70000 }, RangeError, /port/],
     [{ allow: "127.0.0.1:1" }, TypeError, /allow must be an array of strings/],
     [{ allow: [42] }, TypeError, /each entry of allow must be a string/],
+    // hosts no destination path can name (found by make fuzz): "\u212a" (Kelvin) lower-cases to "k"
+    [{ allow: ["\u212aexample.org:443"] }, TypeError, /--allow wants host:port or host:\* \(a host of letters, digits, dots and hyphens/],
+    [{ allow: ["my_host:22"] }, TypeError, /--allow wants host:port/],
+    [{ allow: ["[::1 ]:443"] }, TypeError, /--allow wants host:port/],
+    [{ allow: ["[x:1"] }, TypeError, /--allow wants host:port/],
+    [{ allow: ["127.0.0.1:0"] }, RangeError, /port out of range/],
     [{ allow, origins: "http://x" }, TypeError, /origins must be an array/],
     [{ allow, log: "yes" }, TypeError, /log must be a function/],
     [{ allow, onEvent: 1 }, TypeError, /onEvent must be a function/],

@@ -1,71 +1,85 @@
-// Hostile input for the tunnel's robustness test: malformed HTTP requests,
-// malformed WebSocket frames after a valid upgrade, and random bytes, drawn
-// from a seeded PRNG so that a failing run can be replayed exactly.
-import { closePayload, frame, upgradeRequest } from "./raw-ws.js";
+// Hostile input for the tunnel (its robustness test and the tunnel target of
+// make fuzz): malformed HTTP requests, malformed WebSocket frames after a
+// valid upgrade, random bytes, and byte-level mutations of valid upgrades
+// and frames, drawn from a seeded PRNG so that a failing run can be
+// replayed exactly. Plain JavaScript; types in tunnel-inputs.d.mts.
+import { mutate } from "./mutate.mjs";
+import { closePayload, frame, upgradeRequest } from "./raw-ws.mjs";
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 export class Random {
-  #state: number;
+  #state;
 
-  constructor(seed: number) {
+  /** @param {number} seed */
+  constructor(seed) {
     this.#state = seed >>> 0;
   }
 
   /** A float in [0, 1). */
-  next(): number {
+  next() {
     let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  int(below: number): number {
+  /** @param {number} below */
+  int(below) {
     return Math.floor(this.next() * below);
   }
 
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
+  /** @template T @param {readonly T[]} items @returns {T} */
+  pick(items) {
+    return items[this.int(items.length)];
   }
 
-  bytes(n: number): Buffer {
+  /** @param {number} n */
+  bytes(n) {
     return Buffer.from(Array.from({ length: n }, () => this.int(256)));
   }
 
-  /** Bytes 0x80-0xff: never ASCII. */
-  highBytes(n: number): Buffer {
+  /** Bytes 0x80-0xff: never ASCII. @param {number} n */
+  highBytes(n) {
     return Buffer.from(Array.from({ length: n }, () => 0x80 + this.int(128)));
   }
 
-  /** Printable ASCII, for header-ish noise. */
-  ascii(n: number): string {
+  /** Printable ASCII, for header-ish noise. @param {number} n */
+  ascii(n) {
     return String.fromCharCode(...Array.from({ length: n }, () => 0x21 + this.int(94)));
+  }
+
+  // What mutate.mjs's mutations ask of a PRNG (its Rng has the same three).
+  /** @param {number} n */
+  below(n) {
+    return this.int(n);
+  }
+
+  /** @param {number} p */
+  chance(p) {
+    return this.next() < p;
+  }
+
+  u32() {
+    return this.int(0x100000000);
   }
 }
 
-/** One input: a name saying what it tries, and the bytes to send in order. */
-export interface FuzzInput {
-  kind: "http" | "frames" | "random";
-  name: string;
-  chunks: Buffer[];
-}
-
-/** Where the valid parts of inputs point: an allowed destination and an allowed Origin. */
-export interface FuzzTarget {
-  path: string;
-  origin: string;
-}
-
-export function fuzzInput(r: Random, target: FuzzTarget): FuzzInput {
+/**
+ * One input: what it tries, and the bytes to send in order.
+ * @param {Random} r @param {import("./tunnel-inputs.d.mts").FuzzTarget} target
+ * @returns {import("./tunnel-inputs.d.mts").FuzzInput}
+ */
+export function fuzzInput(r, target) {
   const roll = r.next();
   const input = roll < 0.45 ? malformedHttp(r, target) : roll < 0.9 ? malformedFrames(r, target) : randomBytes(r);
   return { ...input, chunks: splitRandomly(r, input.chunks) };
 }
 
 /** Sends the same bytes in random pieces, so parsers meet every boundary. */
-function splitRandomly(r: Random, chunks: Buffer[]): Buffer[] {
+function splitRandomly(r, chunks) {
   const all = Buffer.concat(chunks);
   if (r.next() < 0.5 || all.length < 2) return chunks;
-  const pieces: Buffer[] = [];
+  const pieces = [];
   for (let at = 0; at < all.length;) {
     const n = 1 + r.int(Math.min(64, all.length - at));
     pieces.push(all.subarray(at, at + n));
@@ -74,9 +88,9 @@ function splitRandomly(r: Random, chunks: Buffer[]): Buffer[] {
   return pieces;
 }
 
-function malformedHttp(r: Random, { path, origin }: FuzzTarget): FuzzInput {
+function malformedHttp(r, { path, origin }) {
   const good = { Origin: origin };
-  const cases: [string, () => Buffer[]][] = [
+  const cases = [
     ["bad request line", () => [Buffer.from(r.pick([
       "GET\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", " / HTTP/1.1\r\n\r\n", "GET /\0 HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\n\n",
       `${r.ascii(8)} ${r.ascii(20)} ${r.ascii(8)}\r\n\r\n`, "\r\n\r\n\r\n", "GET / HTTP/1.1\r\nHost\r\n\r\n",
@@ -98,14 +112,14 @@ function malformedHttp(r: Random, { path, origin }: FuzzTarget): FuzzInput {
     ["CR, LF or NUL inside a header", () => [upgradeRequest(path, {
       ...good, "X-Inject": r.pick(["a\rb", "a\nb", "a\r\nInjected: yes", "a\0b", "\r\n\r\nGET / HTTP/1.1"]),
     })]],
-    ["absurd path", () => [upgradeRequest(r.pick<string | Buffer>([
+    ["absurd path", () => [upgradeRequest(r.pick([
       "/", "/%", "/%00:1", "/[::1", `/${"a".repeat(5_000 + r.int(10_000))}:1`, "/127.0.0.1:99999", "/127.0.0.1:0", "//",
       "/../../etc/passwd", "/é:1", "*", "http://x/127.0.0.1:1", "/127.0.0.1:1?x#y", "/%5B%3A%3A1%5D:1", r.bytes(40),
       `/${r.ascii(30)}`, "/localhost:22", "/127.0.0.1:1/extra",
     ]), good)]],
     ["odd method", () => [Buffer.from(upgradeRequest(path, good).toString("latin1")
       .replace("GET", r.pick(["POST", "PUT", "CONNECT", "HEAD", "DELETE", "get", "GET GET"])), "latin1")]],
-    ["odd upgrade", () => [upgradeRequest(path, r.pick<Record<string, string>>([
+    ["odd upgrade", () => [upgradeRequest(path, r.pick([
       { ...good, Upgrade: "h2c" }, { ...good, Connection: "close" }, { ...good, Host: "" },
       { ...good, "Content-Length": "100" }, { ...good, "Transfer-Encoding": "chunked" },
       { ...good, "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits=99; x" },
@@ -124,10 +138,10 @@ function malformedHttp(r: Random, { path, origin }: FuzzTarget): FuzzInput {
   return { kind: "http", name, chunks: make() };
 }
 
-function malformedFrames(r: Random, { path, origin }: FuzzTarget): FuzzInput {
+function malformedFrames(r, { path, origin }) {
   const payload = () => r.bytes(r.int(200));
   const badUtf8 = () => Buffer.from(r.pick([[0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]));
-  const cases: [string, () => Buffer[]][] = [
+  const cases = [
     ["reserved opcode", () => [frame({ opcode: r.pick([3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]), payload: payload() })]],
     ["reserved bits", () => [frame({ opcode: 2, rsv: 1 + r.int(7), payload: payload() })]],
     ["unmasked client frame", () => [frame({ opcode: r.pick([1, 2, 9]), masked: false, payload: Buffer.from("hi") })]],
@@ -161,7 +175,71 @@ function malformedFrames(r: Random, { path, origin }: FuzzTarget): FuzzInput {
   return { kind: "frames", name, chunks: [upgradeRequest(path, { Origin: origin }), ...warmUp, ...make()] };
 }
 
-function randomBytes(r: Random): FuzzInput {
+function randomBytes(r) {
   const prefix = r.pick(["", "GET ", "GET / HTTP/1.1\r\n", "\x16\x03\x01"]); // nothing, HTTP-ish, a TLS ClientHello's start
   return { kind: "random", name: `random bytes after ${JSON.stringify(prefix)}`, chunks: [Buffer.from(prefix, "latin1"), r.bytes(1 + r.int(3000))] };
+}
+
+/**
+ * Hosts that are, or look like, or resolve to, 127.0.0.1 without being the
+ * string "127.0.0.1" (what an allowlist of `127.0.0.1:<port>` must refuse),
+ * and the allowed one itself.
+ */
+export const NEAR_LOOPBACK = [
+  "127.0.0.1", "127.0.0.2", "127.1", "127.0.1", "127.0.0.1.", "127.000.000.001", "0127.0.0.1", "2130706433", "0x7f000001",
+  "0x7f.1", "0x7f.0.0.1", "017700000001", "0177.0.0.1", "127.0.0.01", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
+  "[0:0:0:0:0:ffff:7f00:1]", "[::127.0.0.1]", "[0::1]", "[::1]:", "localhost", "LOCALHOST", "localhost.", "127.0.0.1%00",
+  "127%2e0%2e0%2e1", "%31%32%37.0.0.1", "127.0.0.1%2f", "127.0.0.1@evil.test", "evil.test@127.0.0.1", "127。0。0。1",
+  "%E3%80%82127.0.0.1", "１２７.0.0.1", "127.0.0.1%0d%0a", "127.0.0.1\t", " 127.0.0.1", "0.0.0.0", "0", "[::]",
+];
+
+/**
+ * A valid upgrade (to an allowed or nearly allowed destination) with valid
+ * frames, then changed: its header lines rewritten, or its bytes mutated
+ * with mutate.mjs's havoc mutations (the request, the frames, or both).
+ * @param {Random} r @param {import("./tunnel-inputs.d.mts").FuzzTarget} target
+ * @returns {import("./tunnel-inputs.d.mts").FuzzInput}
+ */
+export function mutatedInput(r, { path, origin }) {
+  const port = /:(\d+)$/.exec(path)?.[1] ?? "1";
+  const to = r.chance(0.7) ? path : `/${r.pick(NEAR_LOOPBACK)}:${port}`;
+  const payload = () => r.bytes(r.int(300));
+  const frames = r.pick([
+    () => [],
+    () => [frame({ opcode: 2, payload: payload() })],
+    () => [frame({ opcode: 2, payload: payload() }), frame({ opcode: 9, payload: Buffer.from("ping") }), frame({ opcode: 2, payload: payload() })],
+    () => [frame({ opcode: 2, fin: false, payload: payload() }), frame({ opcode: 0, payload: payload() }), frame({ opcode: 8, payload: closePayload(1000, Buffer.from("bye")) })],
+  ])();
+  let request = upgradeRequest(to, { Origin: origin });
+  let name = to === path ? "mutated upgrade" : `upgrade to ${to.slice(1)}`;
+  const where = r.below(4);
+  if (where === 0) {
+    const lines = request.toString("latin1").split("\r\n");
+    const header = 1 + r.below(lines.length - 3); // one of the header lines
+    const edit = r.pick(["duplicate", "drop", "case", "lf", "fold", "no colon", "space before colon", "empty value"]);
+    const line = lines[header];
+    if (edit === "duplicate") lines.splice(header, 0, line);
+    else if (edit === "drop") lines.splice(header, 1);
+    else if (edit === "case") lines[header] = r.chance(0.5) ? line.toUpperCase() : line.toLowerCase();
+    else if (edit === "fold") lines.splice(header + 1, 0, ` ${r.ascii(5)}`);
+    else if (edit === "no colon") lines[header] = line.replace(":", "");
+    else if (edit === "space before colon") lines[header] = line.replace(":", " :");
+    else if (edit === "empty value") lines[header] = line.replace(/:.*/, ":");
+    request = Buffer.from(edit === "lf" ? lines.join("\n") : lines.join("\r\n"), "latin1");
+    name += `, header ${edit}`;
+  } else if (where === 1) {
+    request = Buffer.from(mutate(request, r));
+    name += ", request bytes mutated";
+  }
+  let after = Buffer.concat(frames);
+  if (where === 2) {
+    after = Buffer.from(mutate(after, r));
+    name += ", frames mutated";
+  }
+  let all = Buffer.concat([request, after]);
+  if (where === 3) {
+    all = Buffer.from(mutate(all, r));
+    name += ", bytes mutated";
+  }
+  return { kind: "mutated", name, chunks: splitRandomly(r, [all]) };
 }
