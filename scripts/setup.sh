@@ -17,6 +17,7 @@ need=(
   "chromium:chromium"    # browser tests (driven by playwright-core; no browser download)
   "patch:patch"
   "update-ca-certificates:ca-certificates" # the default root store's source
+  "nginx:nginx"          # the nginx peer (test/interop/nginx.test.ts)
   "apt-get:apt"
 )
 missing=()
