@@ -44,6 +44,7 @@ export {
   type TraceEvent,
 } from "./tls-socket.js";
 export { memoryPair } from "./transports/memory.js";
+export type { IterableReadableStream } from "./transports/iterable.js";
 export { fromNodeSocket, connectTcp } from "./transports/node.js";
 export {
   fromWebSocket, connectWebSocket, WebSocketClosedError, WebSocketLimitError, type WebSocketLike, type WebSocketTransportOptions,

@@ -21,6 +21,7 @@ import type { Context, ContextOptions } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
 import { OpenSSL } from "./engine/openssl.js";
 import type { Session } from "./engine/session.js";
+import { iterable, type IterableReadableStream } from "./transports/iterable.js";
 import { toBytes, type Transport } from "./transports/types.js";
 
 export type { Transport };
@@ -328,8 +329,8 @@ export class TlsSocket {
   readonly #handshaken = new Promise<void>((resolve) => (this.#handshakeSettled = resolve));
   #readController!: ReadableStreamDefaultController<Uint8Array>;
 
-  /** Decrypted bytes from the peer. Ends on its close_notify. */
-  readonly readable: ReadableStream<Uint8Array>;
+  /** Decrypted bytes from the peer. Ends on its close_notify. `for await` reads it in every engine. */
+  readonly readable: IterableReadableStream<Uint8Array>;
   /** Bytes to send. Closing it sends close_notify. */
   readonly writable: WritableStream<Uint8Array>;
   /** Settles once the connection is over (never rejects), with how it ended. */
@@ -350,7 +351,7 @@ export class TlsSocket {
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.readable = new ReadableStream<Uint8Array>({
+    this.readable = iterable(new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#readController = controller;
       },
@@ -358,7 +359,7 @@ export class TlsSocket {
       cancel: () => {
         this.#readableDone = true;
       },
-    }, { highWaterMark: 1 });
+    }, { highWaterMark: 1 }));
     this.writable = new WritableStream<Uint8Array>({
       write: (chunk) => this.#write(chunk),
       close: async () => {

@@ -134,7 +134,16 @@ export class OpenSSL {
    * OpenSSL's verdict: X509_V_OK (0) or an X509_V_ERR_* code and its text.
    */
   verifyCertificate(cert: PemOrDer, options: { ca?: ContextOptions["ca"] } = {}): { ok: boolean; result: number; resultString: string } {
-    using ctx = this.createContext({ role: "client", ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    // (try/finally, not `using`: Symbol.dispose is missing in some engines, and TypeScript's helper then throws)
+    const ctx = this.createContext({ role: "client", ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    try {
+      return this.#verifyWith(ctx, cert);
+    } finally {
+      ctx.dispose();
+    }
+  }
+
+  #verifyWith(ctx: Context, cert: PemOrDer): { ok: boolean; result: number; resultString: string } {
     const { ffi } = this;
     const [leaf, ...chain] = readCertificates(this, cert, "certificate");
     const storeCtx = ffi.X509_STORE_CTX_new();

@@ -3,13 +3,14 @@
  * reads. Closing a writable ends the other side's readable (a half-close);
  * aborting it errors the other side's readable (a reset).
  */
+import { iterable } from "./iterable.js";
 import type { Transport } from "./types.js";
 
 export function memoryPair(): [Transport, Transport] {
   const ab = new TransformStream<Uint8Array, Uint8Array>();
   const ba = new TransformStream<Uint8Array, Uint8Array>();
   return [
-    { readable: ba.readable, writable: ab.writable },
-    { readable: ab.readable, writable: ba.writable },
+    { readable: iterable(ba.readable), writable: ab.writable },
+    { readable: iterable(ab.readable), writable: ba.writable },
   ];
 }

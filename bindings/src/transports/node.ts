@@ -5,6 +5,7 @@
  * otherwise Node ends our side as soon as the peer's FIN arrives, before
  * TLS has had its say. connectTcp() creates one that does.
  */
+import { iterable } from "./iterable.js";
 import type { Transport } from "./types.js";
 
 /** The subset of net.Socket used here. */
@@ -70,7 +71,7 @@ export function fromNodeSocket(socket: NodeSocketLike): Transport {
       socket.destroy(reason instanceof Error ? reason : undefined);
     },
   });
-  return { readable, writable };
+  return { readable: iterable(readable), writable };
 }
 
 /** Opens a TCP connection (Node's net, half-open allowed) and returns it as a Transport. */

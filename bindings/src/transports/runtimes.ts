@@ -3,6 +3,7 @@
  * { readable, writable } Web Streams, with the same endings: the readable
  * closes on the peer's FIN and errors on a reset.
  */
+import { iterable } from "./iterable.js";
 import type { Transport } from "./types.js";
 
 interface DenoConnLike {
@@ -18,7 +19,7 @@ export async function connectDeno(hostname: string, port: number): Promise<Trans
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
   if (!deno) throw new TypeError("connectDeno needs Deno");
   const conn = await deno.connect({ hostname, port, transport: "tcp" });
-  return { readable: conn.readable, writable: conn.writable };
+  return { readable: iterable(conn.readable), writable: conn.writable };
 }
 
 /** The socket Cloudflare's `connect()` (cloudflare:sockets) returns. */
@@ -37,7 +38,7 @@ export function connectCloudflare(
   port: number,
 ): Transport {
   const socket = connect({ hostname, port });
-  return { readable: socket.readable, writable: socket.writable };
+  return { readable: iterable(socket.readable), writable: socket.writable };
 }
 
 interface BunSocketLike {
@@ -129,5 +130,5 @@ export async function connectBun(hostname: string, port: number): Promise<Transp
       socket.terminate?.() ?? socket.end();
     },
   });
-  return { readable, writable };
+  return { readable: iterable(readable), writable };
 }

@@ -12,6 +12,7 @@
  * be paused, so a peer can send faster than TLS consumes), errors the
  * readable with WebSocketLimitError and closes the WebSocket (1009).
  */
+import { iterable } from "./iterable.js";
 import type { Transport } from "./types.js";
 
 /** The subset of the WebSocket API used here. */
@@ -155,7 +156,7 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
       ws.close(4000, "aborted");
     },
   });
-  return { readable, writable };
+  return { readable: iterable(readable), writable };
 }
 
 type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { maxPayload?: number }) => WebSocketLike;
