@@ -7,7 +7,8 @@
 # wasm/build/openssl-prefix (only when it changes, so make sees no change on
 # a no-op run). The cache key covers everything that affects the output:
 # the pinned version and tarball hash, our patches, the Configure flags,
-# the emcc version and this script.
+# the emcc version, this script, and our own C files compiled into
+# libcrypto (wasm/crypto/, copied into the tree by wasm/crypto/install.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,9 @@ command -v emcc >/dev/null || { echo "build-openssl: emcc not found: apt-get ins
 
 flags() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' -e 's/^[[:space:]]*//' wasm/configure-flags.txt; }
 emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: no SIGPIPE under pipefail
-key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; } | sha256sum | cut -c1-16)
+# wasm/crypto's sources, by name and content (its README.md is not an input)
+crypto_sources() { for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done; }
+key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; crypto_sources; } | sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
 prefix="$cache/openssl/$version-$key"
@@ -43,6 +46,7 @@ src="$work/openssl-$version"
 for p in openssl-src/patches/*.patch; do
   patch -d "$src" -p1 --quiet --forward < "$p"
 done
+wasm/crypto/install.sh "$src"   # crypto/wasm/: constant-time AES, GHASH, ChaCha20 (patches/0003)
 mapfile -t cfg < <(flags)
 (
   cd "$src"

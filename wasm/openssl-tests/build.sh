@@ -16,7 +16,8 @@
 #
 # The cache key covers everything that affects the output: the pinned
 # version and tarball hash, our patches, both flag files and the link flags
-# with the files they name, the emcc version and this script. Prints nothing
+# with the files they name, the emcc version, this script and our C files
+# compiled into libcrypto (wasm/crypto/). Prints nothing
 # on a cache hit (a no-op); writes the directory of the built OpenSSL tree
 # into wasm/build/openssl-tests-dir (only when it changes).
 set -euo pipefail
@@ -109,7 +110,8 @@ build_tls13secretstest() {
 emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: no SIGPIPE under pipefail
 flags >/dev/null   # a stale delta fails here, before anything else
 key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; cat $here/patches/*.patch; flags; echo "--";
-         link_flags | sed -e "s|$root/||"; for f in $(link_inputs); do cat "$f"; done; echo "$emcc_version"; cat "$0"; } |
+         link_flags | sed -e "s|$root/||"; for f in $(link_inputs); do cat "$f"; done; echo "$emcc_version"; cat "$0";
+         for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done; } |
        sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
@@ -146,6 +148,7 @@ if [ ! -f "$dir/.configured" ]; then
   for p in openssl-src/patches/*.patch $here/patches/*.patch; do
     patch -d "$src" -p1 --quiet --forward < "$p"
   done
+  wasm/crypto/install.sh "$src"   # our constant-time AES, GHASH, ChaCha20, as for the product
   mapfile -t cfg < <(flags)
   # In the tree (not out of it): the recipes and the runner find data files
   # and programs side by side, as OpenSSL's `make test` does.
