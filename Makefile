@@ -7,6 +7,7 @@
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
+#   make bench-ct dudect-style timing test of the constant-time AES-GCM, ChaCha20-Poly1305 (wasm/crypto/)
 #   make fuzz     mutation fuzzing of the engine's input path and of the tunnel (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
@@ -21,7 +22,7 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench fuzz soak clean FORCE
+.PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -111,6 +112,12 @@ demo-build: all
 # (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios.
 bench: all
 	node bench/run.mjs
+
+# Constant time, measured (bench/ct.mjs): Welch's t-test on fixed vs random
+# keys and plaintexts for AES-GCM, ChaCha20-Poly1305 and single-block AES,
+# with controls that leak by design (CT_RUNS=N runs per target).
+bench-ct: all
+	node bench/ct.mjs
 
 # Fuzzing (test/fuzz/fuzz.mjs): a million mutated inputs per target by
 # default (client, server, and the tunnel's parsing, plus 20,000 live

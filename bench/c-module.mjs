@@ -13,7 +13,6 @@ const at = (p) => join(root, p);
 const BUILD_DIR = at("bench/build");
 const MODULE_JS = join(BUILD_DIR, "bench.mjs");
 const MODULE_WASM = join(BUILD_DIR, "bench.wasm");
-const BUILD_STAMP = join(BUILD_DIR, "bench.cmd"); // the emcc command line of the current build
 
 const EXPORTS = ["_bench_setup", "_bench_full", "_bench_resumed", "_bench_bulk", "_bench_teardown", "_bench_error",
   "_malloc", "_free"];
@@ -24,11 +23,6 @@ const EXPORTS = ["_bench_setup", "_bench_full", "_bench_resumed", "_bench_bulk",
 // library, the ES-module __dirname fix, the environments, ...) is used as
 // is, so the C code runs the same OpenSSL code the same way as the engine.
 const REPLACED = [/^-sEXPORT_NAME=/, /^-sEXPORTED_FUNCTIONS=/, /^-sEXPORTED_RUNTIME_METHODS=/];
-const MODULE_FLAGS = [
-  "-sEXPORT_NAME=createBenchModule",
-  `-sEXPORTED_FUNCTIONS=${JSON.stringify(EXPORTS)}`,
-  "-sEXPORTED_RUNTIME_METHODS=[]", // the loader below uses only HEAPU8 and the exports, like the bindings
-];
 
 function linkFlags() {
   return readFileSync(at("wasm/link-flags.txt"), "utf8")
@@ -39,31 +33,68 @@ function linkFlags() {
     .filter((flag) => !REPLACED.some((re) => re.test(flag)));
 }
 
-/** Builds bench/build/bench.{mjs,wasm} when missing or stale (throws if emcc fails). */
-export function buildCModule({ log = (m) => console.error(m) } = {}) {
+/**
+ * Builds bench/build/<name>.{mjs,wasm} from bench/c/<name>.c, linked with this
+ * project's OpenSSL libraries and the module's link flags, when missing or
+ * stale (throws if emcc fails). Returns the paths of the .mjs and .wasm.
+ */
+export function buildEmccModule({ name, exportName, exports, log = (m) => console.error(m) }) {
   const prefixFile = at("wasm/build/openssl-prefix");
   if (!existsSync(prefixFile)) throw new Error("no OpenSSL build yet (wasm/build/openssl-prefix): run `make` first");
   const prefix = readFileSync(prefixFile, "utf8").trim();
   const libs = [`${prefix}/lib/libssl.a`, `${prefix}/lib/libcrypto.a`];
-  const args = [`-I${prefix}/include`, "bench/c/bench.c", ...libs, ...linkFlags(), ...MODULE_FLAGS, "-o", MODULE_JS];
+  const js = join(BUILD_DIR, `${name}.mjs`), wasm = join(BUILD_DIR, `${name}.wasm`), stamp = join(BUILD_DIR, `${name}.cmd`);
+  const moduleFlags = [`-sEXPORT_NAME=${exportName}`, `-sEXPORTED_FUNCTIONS=${JSON.stringify(exports)}`,
+    "-sEXPORTED_RUNTIME_METHODS=[]"]; // the loaders use only HEAPU8 and the exports, like the bindings
+  const args = [`-I${prefix}/include`, `bench/c/${name}.c`, ...libs, ...linkFlags(), ...moduleFlags, "-o", js];
   const command = JSON.stringify(args);
 
-  const inputs = ["bench/c/bench.c", "wasm/library.js", "wasm/pre.js", "wasm/link-flags.txt"].map(at).concat(libs);
-  const stale = ![MODULE_JS, MODULE_WASM, BUILD_STAMP].every(existsSync)
-    || readFileSync(BUILD_STAMP, "utf8") !== command
-    || inputs.some((f) => statSync(f).mtimeMs > statSync(MODULE_WASM).mtimeMs);
-  if (!stale) return;
+  const inputs = [`bench/c/${name}.c`, "wasm/library.js", "wasm/pre.js", "wasm/link-flags.txt"].map(at).concat(libs);
+  const stale = ![js, wasm, stamp].every(existsSync)
+    || readFileSync(stamp, "utf8") !== command
+    || inputs.some((f) => statSync(f).mtimeMs > statSync(wasm).mtimeMs);
+  if (stale) {
+    log(`bench: building bench/build/${name}.{mjs,wasm} (emcc, about 15 s)`);
+    mkdirSync(BUILD_DIR, { recursive: true });
+    const r = spawnSync("emcc", args, {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, NODE_PATH: process.env.NODE_PATH || "/usr/share/nodejs" }, // emcc's JS optimizer needs Debian's acorn
+      timeout: 300_000,
+    });
+    if (r.error || r.status !== 0) throw new Error(`emcc failed (${r.error?.message ?? `exit ${r.status}`})`);
+    writeFileSync(stamp, command);
+  }
+  return { js, wasm };
+}
 
-  log("bench: building bench/build/bench.{mjs,wasm} (emcc, about 15 s)");
-  mkdirSync(BUILD_DIR, { recursive: true });
-  const r = spawnSync("emcc", args, {
-    cwd: root,
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, NODE_PATH: process.env.NODE_PATH || "/usr/share/nodejs" }, // emcc's JS optimizer needs Debian's acorn
-    timeout: 300_000,
-  });
-  if (r.error || r.status !== 0) throw new Error(`emcc failed (${r.error?.message ?? `exit ${r.status}`})`);
-  writeFileSync(BUILD_STAMP, command);
+/** Builds bench/build/bench.{mjs,wasm} when missing or stale (throws if emcc fails). */
+export function buildCModule({ log = (m) => console.error(m) } = {}) {
+  buildEmccModule({ name: "bench", exportName: "createBenchModule", exports: EXPORTS, log });
+}
+
+/**
+ * Instantiates an Emscripten module built by buildEmccModule, handing it
+ * the compiled wasm (as bindings/src/engine/load.ts does: Emscripten
+ * 3.1.6's own loader would fetch() a file path under Node 20).
+ */
+export async function instantiateEmccModule({ js, wasm }, label) {
+  const { default: create } = await import(pathToFileURL(js).href);
+  const compiled = await WebAssembly.compile(await readFile(wasm));
+  let failLoad;
+  const failed = new Promise((_, reject) => (failLoad = reject));
+  return Promise.race([
+    create({
+      instantiateWasm(imports, receiveInstance) {
+        WebAssembly.instantiate(compiled, imports).then((instance) => receiveInstance(instance, compiled), failLoad);
+        return {};
+      },
+      onAbort: (what) => failLoad(new Error(`${label} aborted: ${String(what)}`)),
+      print: (t) => process.stderr.write(`${label}: ${t}\n`),
+      printErr: (t) => process.stderr.write(`${label}: ${t}\n`),
+    }),
+    failed,
+  ]);
 }
 
 /**
@@ -74,24 +105,7 @@ export function buildCModule({ log = (m) => console.error(m) } = {}) {
  */
 export async function loadCBench() {
   if (!existsSync(MODULE_JS)) throw new Error("bench/build/bench.mjs is missing: buildCModule() first");
-  const { default: createBenchModule } = await import(pathToFileURL(MODULE_JS).href);
-  const wasm = await WebAssembly.compile(await readFile(MODULE_WASM));
-  // As bindings/src/engine/load.ts does: hand Emscripten 3.1.6 the compiled
-  // module, because its own loader would fetch() a file path under Node 20.
-  let failLoad;
-  const failed = new Promise((_, reject) => (failLoad = reject));
-  const M = await Promise.race([
-    createBenchModule({
-      instantiateWasm(imports, receiveInstance) {
-        WebAssembly.instantiate(wasm, imports).then((instance) => receiveInstance(instance, wasm), failLoad);
-        return {};
-      },
-      onAbort: (what) => failLoad(new Error(`bench.wasm aborted: ${String(what)}`)),
-      print: (t) => process.stderr.write(`bench.wasm: ${t}\n`),
-      printErr: (t) => process.stderr.write(`bench.wasm: ${t}\n`),
-    }),
-    failed,
-  ]);
+  const M = await instantiateEmccModule({ js: MODULE_JS, wasm: MODULE_WASM }, "bench.wasm");
 
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();

@@ -17,9 +17,11 @@
 // The primitives are reached through test/crypto/harness.c, linked against
 // the same libraries as the module; the TLS tests use the module itself.
 import * as crypto from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTcp, TlsSocket } from "../../bindings/src/index.js";
+import { defaultWasmURL } from "../../bindings/src/engine/load.js";
 import { loadHarness, type Harness } from "../helpers/crypto-harness.js";
 import { identity, SERVER_NAME } from "../helpers/harness.js";
 import { readAll } from "../helpers/streams.js";
@@ -276,6 +278,17 @@ describe("primitives against OpenSSL's own C code (kept by patches/0003 as the r
       expect(toHex(h.chacha20(false, key, counter, input, randInt(16))), `counter ${toHex(counter)}`)
         .toBe(toHex(h.chacha20(true, key, counter, input)));
     }
+  });
+});
+
+describe("the module", () => {
+  it("links none of OpenSSL's T-table AES: its Te0 and Td0 tables are not in openssl.wasm", () => {
+    const wasm = readFileSync(defaultWasmURL());
+    // Te0[0..2] and Td0[0..1] of crypto/aes/aes_core.c, as little-endian 32-bit words
+    expect(wasm.indexOf(hex("a56363c6847c7cf8997777ee"))).toBe(-1);
+    expect(wasm.indexOf(hex("50a7f4515365417e"))).toBe(-1);
+    // while the S-box (of aes-simd.c's single-block AES) is there: the search itself works
+    expect(wasm.indexOf(hex("637c777bf26b6fc53001672bfed7ab76"))).toBeGreaterThan(0);
   });
 });
 

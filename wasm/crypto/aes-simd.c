@@ -8,11 +8,11 @@
  *  - Bitsliced, eight blocks at once, for CTR (AES_ctr32_encrypt: OpenSSL's
  *    AES-CTR and the GCM bulk path). The 8 x 128 state bits are transposed
  *    into 8 bit planes: plane i, byte j, bit b = bit i of byte j of block b.
- *    SubBytes is Boyar and Peralta's 128-gate circuit (AND/XOR on planes),
+ *    SubBytes is Boyar and Peralta's 128-gate circuit (AND/XOR on planes).
  *    ShiftRows is never done: each round works in the byte order ShiftRows
- *    would have produced (the rotations of MixColumns are byte shuffles
- *    chosen for that order, four cases, repeating every four rounds), and
- *    one shuffle restores the order at the end.
+ *    would have produced (MixColumns's row rotations are chosen for that
+ *    order, four cases, repeating every four rounds), and one shuffle
+ *    restores the order at the end.
  *
  *  - One block at a time, for everything else (AES_encrypt/AES_decrypt:
  *    the key schedule, GCM's H and tag mask, CBC, ECB, CFB, OFB, CCM, key
@@ -348,7 +348,7 @@ static inline void sbox_bs(v128_t q[8])
  * q' = r + (row after next of x) + 2x + key, where 2x moves the planes up
  * one bit and adds plane 7 to planes 0, 1, 3 and 4 (x^8 = x^4 + x^3 + x + 1).
  * The planes are done in the order 7, 0, 1, ..., 6 so that only x7 and the
- * previous plane's x stay live (fewer spills in V8).
+ * previous plane's x need to stay live.
  */
 #define BS_ROUND(q, k, m)                                                          \
     do {                                                                           \

@@ -17,7 +17,6 @@
  * auto-vectorize it, which halves chacha_enc.c (the research notes). */
 #pragma clang attribute push(__attribute__((target("simd128"))), apply_to = function)
 
-#include <string.h>
 #include <wasm_simd128.h>
 #include <openssl/crypto.h>
 
@@ -91,13 +90,46 @@ static void chacha20_4blocks(unsigned char *out, const unsigned char *in,
     out4(out, in, 48, x12, x13, x14, x15);
 }
 
+/*
+ * One block, the state's four rows as vectors (the column round is then
+ * the quarter round on vectors; the diagonal round rotates rows 1-3 into
+ * columns first and back after): for the last 1..255 bytes, where four
+ * blocks at once would mostly be wasted (the Poly1305 key, TLS's one-byte
+ * record tail). n <= 64 bytes of out = in ^ keystream.
+ */
+static void chacha20_1block(unsigned char *out, const unsigned char *in, size_t n,
+                            v128_t a0, v128_t b0, v128_t c0, v128_t d0)
+{
+    v128_t a = a0, b = b0, c = c0, d = d0;
+    unsigned char ks[64];
+    size_t i;
+    int r;
+
+    for (r = 0; r < 10; r++) {
+        QR(a, b, c, d);
+        b = wasm_i32x4_shuffle(b, b, 1, 2, 3, 0);
+        c = wasm_i32x4_shuffle(c, c, 2, 3, 0, 1);
+        d = wasm_i32x4_shuffle(d, d, 3, 0, 1, 2);
+        QR(a, b, c, d);
+        b = wasm_i32x4_shuffle(b, b, 3, 0, 1, 2);
+        c = wasm_i32x4_shuffle(c, c, 2, 3, 0, 1);
+        d = wasm_i32x4_shuffle(d, d, 1, 2, 3, 0);
+    }
+    wasm_v128_store(ks, wasm_i32x4_add(a, a0));
+    wasm_v128_store(ks + 16, wasm_i32x4_add(b, b0));
+    wasm_v128_store(ks + 32, wasm_i32x4_add(c, c0));
+    wasm_v128_store(ks + 48, wasm_i32x4_add(d, d0));
+    for (i = 0; i < n; i++)
+        out[i] = in[i] ^ ks[i];
+    OPENSSL_cleanse(ks, sizeof(ks));
+}
+
 void ChaCha20_ctr32(unsigned char *out, const unsigned char *inp, size_t len,
                     const unsigned int key[8], const unsigned int counter[4])
 {
     v128_t init[16];
     unsigned int ctr = counter[0];
-    unsigned char buf[256];
-    size_t i;
+    size_t i, n;
 
     /* "expand 32-byte k", then the key and the nonce, each word in every lane */
     init[0] = wasm_i32x4_splat(0x61707865);
@@ -113,14 +145,13 @@ void ChaCha20_ctr32(unsigned char *out, const unsigned char *inp, size_t len,
 
     for (; len >= 256; len -= 256, inp += 256, out += 256, ctr += 4)
         chacha20_4blocks(out, inp, init, ctr);
-    if (len > 0) {
-        /* The last 1..255 bytes: four blocks of keystream into buf (the
-         * length is public; which bytes are used depends on it only). */
-        memset(buf, 0, sizeof(buf));
-        chacha20_4blocks(buf, buf, init, ctr);
-        for (i = 0; i < len; i++)
-            out[i] = inp[i] ^ buf[i];
-        OPENSSL_cleanse(buf, sizeof(buf));
+    /* The last 1..255 bytes, a block at a time (the length is public). */
+    for (; len > 0; len -= n, inp += n, out += n, ctr++) {
+        n = len < 64 ? len : 64;
+        chacha20_1block(out, inp, n,
+                        wasm_i32x4_make(0x61707865, 0x3320646e, 0x79622d32, 0x6b206574),
+                        wasm_v128_load(key), wasm_v128_load(key + 4),
+                        wasm_i32x4_make((int)ctr, (int)counter[1], (int)counter[2], (int)counter[3]));
     }
 }
 

@@ -49,52 +49,73 @@ static inline v128_t shl128(v128_t y, int n)
     return wasm_v128_or(wasm_i64x2_shl(y, n), carry);
 }
 
+/* Interleaves the bytes, 16-bit, 32-bit or 64-bit units of the low (L) or high (H) halves of a and b. */
+#define UNPACK8L(a, b) wasm_i8x16_shuffle(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define UNPACK8H(a, b) wasm_i8x16_shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#define UNPACK16L(a, b) wasm_i16x8_shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define UNPACK16H(a, b) wasm_i16x8_shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#define UNPACK32L(a, b) wasm_i32x4_shuffle(a, b, 0, 4, 1, 5)
+#define UNPACK32H(a, b) wasm_i32x4_shuffle(a, b, 2, 6, 3, 7)
+#define UNPACK64L(a, b) wasm_i64x2_shuffle(a, b, 0, 2)
+#define UNPACK64H(a, b) wasm_i64x2_shuffle(a, b, 1, 3)
+
+/*
+ * Transposes the 16 x 16 byte matrix m in four rounds of interleaving
+ * (bytes, 16-bit, 32-bit, 64-bit units): byte c of row r ends up as byte r
+ * of m[bitreverse4(c)].
+ */
+static inline void transpose16(v128_t m[16])
+{
+    v128_t t[16];
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        t[i] = UNPACK8L(m[2 * i], m[2 * i + 1]);
+        t[i + 8] = UNPACK8H(m[2 * i], m[2 * i + 1]);
+    }
+    for (i = 0; i < 8; i++) {
+        m[i] = UNPACK16L(t[2 * i], t[2 * i + 1]);
+        m[i + 8] = UNPACK16H(t[2 * i], t[2 * i + 1]);
+    }
+    for (i = 0; i < 8; i++) {
+        t[i] = UNPACK32L(m[2 * i], m[2 * i + 1]);
+        t[i + 8] = UNPACK32H(m[2 * i], m[2 * i + 1]);
+    }
+    for (i = 0; i < 8; i++) {
+        m[i] = UNPACK64L(t[2 * i], t[2 * i + 1]);
+        m[i + 8] = UNPACK64H(t[2 * i], t[2 * i + 1]);
+    }
+}
+
 static void tables_setup(mul_tables *t, v128_t y)
 {
-    /* rows[v] = v * y (128 bits) and over[v] = its bits 128..130 */
-    v128_t rows[16];
-    uint8_t over[16];
-    v128_t ys[4];
-    uint8_t yo[4];
+    /* rows[v] = v * y (128 bits); its bits 128..130 go to over[v] */
+    v128_t rows[16], ys[4], over = wasm_i64x2_splat(0);
     uint64_t top = (uint64_t)wasm_i64x2_extract_lane(y, 1);
     int v, i, b;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 4; i++)
         ys[i] = i == 0 ? y : shl128(y, i);
-        yo[i] = (uint8_t)(i == 0 ? 0 : top >> (64 - i));
-    }
     rows[0] = wasm_i64x2_splat(0);
-    over[0] = 0;
-    for (v = 1; v < 16; v++) {
-        /* v = (v with its lowest bit cleared) + that bit: public loop indices */
-        int low = __builtin_ctz((unsigned)v);
-        rows[v] = wasm_v128_xor(rows[v & (v - 1)], ys[low]);
-        over[v] = over[v & (v - 1)] ^ yo[low];
+    for (v = 1; v < 16; v++) /* v = (v with its lowest bit cleared) + that bit: public indices */
+        rows[v] = wasm_v128_xor(rows[v & (v - 1)], ys[__builtin_ctz((unsigned)v)]);
+    /* lane v of over: the top bits of y shifted out by v's bits 1..3 (bit 0 shifts nothing out) */
+    for (i = 1; i < 4; i++) {
+        v128_t bit = wasm_i8x16_splat((int8_t)(1 << i));
+        v128_t has = wasm_i8x16_eq(wasm_v128_and(wasm_i8x16_make(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), bit), bit);
+        over = wasm_v128_xor(over, wasm_v128_and(has, wasm_i8x16_splat((int8_t)(top >> (64 - i)))));
     }
-    /* Transpose: lo[b] lane v = byte b of rows[v]. */
-    {
-        uint8_t m[16][16] __attribute__((aligned(16)));
-        uint8_t col[16] __attribute__((aligned(16)));
-
-        for (v = 0; v < 16; v++)
-            wasm_v128_store(m[v], rows[v]);
-        for (b = 0; b < 16; b++) {
-            for (v = 0; v < 16; v++)
-                col[v] = m[v][b];
-            t->lo[b] = wasm_v128_load(col);
-        }
-        t->lo[16] = wasm_v128_load(over);
-        OPENSSL_cleanse(m, sizeof(m));
-        OPENSSL_cleanse(col, sizeof(col));
-    }
+    /* lo[b] lane v = byte b of rows[v]: the interleaving leaves column b in register bitreverse4(b) */
+    transpose16(rows);
+    for (b = 0; b < 16; b++)
+        t->lo[b] = rows[((b & 1) << 3) | ((b & 2) << 1) | ((b & 4) >> 1) | ((b & 8) >> 3)];
+    t->lo[16] = over;
     /* hi = lo shifted left by 4 bits across the byte positions */
     t->hi[0] = wasm_i8x16_shl(t->lo[0], 4);
     for (b = 1; b < 17; b++)
         t->hi[b] = wasm_v128_or(wasm_i8x16_shl(t->lo[b], 4), wasm_u8x16_shr(t->lo[b - 1], 4));
     OPENSSL_cleanse(rows, sizeof(rows));
-    OPENSSL_cleanse(over, sizeof(over));
     OPENSSL_cleanse(ys, sizeof(ys));
-    OPENSSL_cleanse(yo, sizeof(yo));
 }
 
 /* x * y, reduced, for the y of t. */
