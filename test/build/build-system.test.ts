@@ -1,6 +1,7 @@
 // The build's promises (issue 2): a tarball that is not the pinned one is
 // refused before anything is built; the OpenSSL cache key follows the
-// Configure flags; no OpenSSL source or binary is tracked in git.
+// Configure flags and our C files compiled into libcrypto (wasm/crypto/);
+// no OpenSSL source or binary is tracked in git.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -60,6 +61,7 @@ describe("the OpenSSL build cache", () => {
     cpSync(join(root, "openssl-src"), join(tree, "openssl-src"), { recursive: true });
     cpSync(join(root, "wasm/build-openssl.sh"), join(tree, "wasm/build-openssl.sh"));
     cpSync(join(root, "wasm/configure-flags.txt"), join(tree, "wasm/configure-flags.txt"));
+    cpSync(join(root, "wasm/crypto"), join(tree, "wasm/crypto"), { recursive: true });
     expect(printPrefix(tree)).toBe(prefix); // same inputs, same cached build
     const flags = join(tree, "wasm/configure-flags.txt");
     writeFileSync(flags, readFileSync(flags, "utf8").replace(/^no-ct\b.*$/m, ""));
@@ -67,6 +69,18 @@ describe("the OpenSSL build cache", () => {
     // comments are not part of the key
     writeFileSync(flags, readFileSync(join(root, "wasm/configure-flags.txt"), "utf8") + "\n# a comment\n");
     expect(printPrefix(tree)).toBe(prefix);
+  });
+
+  it("is keyed by our C files compiled into libcrypto (wasm/crypto/), not by their README", () => {
+    const tree = join(scratch, "crypto");
+    for (const p of ["openssl-src", "wasm/build-openssl.sh", "wasm/configure-flags.txt", "wasm/crypto"])
+      cpSync(join(root, p), join(tree, p), { recursive: true });
+    expect(printPrefix(tree)).toBe(prefix);
+    writeFileSync(join(tree, "wasm/crypto/README.md"), "changed\n");
+    expect(printPrefix(tree)).toBe(prefix);
+    const c = join(tree, "wasm/crypto/ghash-simd.c");
+    writeFileSync(c, readFileSync(c, "utf8") + "\n");
+    expect(printPrefix(tree)).not.toBe(prefix);
   });
 
   it("records the flags and emcc version next to the cached libraries", () => {
