@@ -63,10 +63,10 @@ wasm/build/exports.txt: wasm/build/generated.stamp wasm/exports.json
 	@mkdir -p wasm/build
 	node -e 'process.stdout.write(JSON.stringify(require("./wasm/exports.json").functions))' > $@
 
-$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.c wasm/shim.h \
+$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.c wasm/bio.c wasm/shim.h \
 		wasm/library.js wasm/pre.js wasm/link-flags.txt wasm/openssl.d.mts
 	@mkdir -p $(DIST)
-	emcc -Iwasm -I$(OPENSSL_PREFIX)/include wasm/shim.c \
+	emcc -Iwasm -I$(OPENSSL_PREFIX)/include wasm/shim.c wasm/bio.c \
 	  $(OPENSSL_PREFIX)/lib/libssl.a $(OPENSSL_PREFIX)/lib/libcrypto.a \
 	  $(strip $(LINK_FLAGS)) -o $@
 	cp wasm/openssl.d.mts $(DIST)/openssl.d.mts

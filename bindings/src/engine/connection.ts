@@ -232,16 +232,17 @@ export class Connection {
     ffi.ERR_clear_error();
     const ssl = ffi.SSL_new(context.ptr);
     if (!ssl) throw ossl.error("SSL_new failed");
-    const rbio = ffi.BIO_new(ffi.BIO_s_mem());
+    // Memory BIOs that free their storage once drained (wasm/bio.c): an idle connection holds none.
+    const rbio = ffi.BIO_new_buffer();
     this.#limited = options.outputCapacity !== undefined;
-    const wbio = this.#limited ? ffi.BIO_new_limited() : ffi.BIO_new(ffi.BIO_s_mem());
+    const wbio = ffi.BIO_new_buffer();
     if (!rbio || !wbio) {
       ffi.SSL_free(ssl);
       if (rbio) ffi.BIO_free(rbio);
       if (wbio) ffi.BIO_free(wbio);
       throw ossl.error("BIO_new failed");
     }
-    if (this.#limited) ffi.BIO_limited_set_capacity(wbio, cap === Infinity ? -1 : Math.min(cap, 0x7fffffff));
+    if (this.#limited) ffi.BIO_buffer_set_capacity(wbio, cap === Infinity ? -1 : Math.min(cap, 0x7fffffff));
     // An empty memory BIO means "no data yet, retry" until transportClosed().
     ffi.BIO_set_mem_eof_return(rbio, -1);
     ffi.BIO_set_mem_eof_return(wbio, -1);
@@ -394,7 +395,7 @@ export class Connection {
     this.ptr;
     if (!this.#limited) throw new TypeError("setOutputCapacity: create the connection with outputCapacity to limit its output");
     if (!(capacity >= 0)) throw new RangeError("capacity must be >= 0");
-    this.ossl.ffi.BIO_limited_set_capacity(this.#wbio, capacity === Infinity ? -1 : Math.min(capacity, 0x7fffffff));
+    this.ossl.ffi.BIO_buffer_set_capacity(this.#wbio, capacity === Infinity ? -1 : Math.min(capacity, 0x7fffffff));
   }
 
   // ---- OpenSSL calls

@@ -415,10 +415,12 @@ export interface FFI {
   i2d_SSL_SESSION(in_: Ptr<"SSL_SESSION">, pp: Ptr<"unsigned char*">): number;
   /** `int i2d_X509(const X509 * a, unsigned char ** out)` */
   i2d_X509(a: Ptr<"X509">, out: Ptr<"unsigned char*">): number;
-  /** `void ow_BIO_limited_set_capacity(BIO * b, long capacity)` (wasm/shim.c) */
-  BIO_limited_set_capacity(b: Ptr<"BIO">, capacity: number): void;
-  /** `BIO * ow_BIO_new_limited(void)` (wasm/shim.c) */
-  BIO_new_limited(): Ptr<"BIO">;
+  /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/shim.c) */
+  BIO_buffer_allocated(b: Ptr<"BIO">): number;
+  /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/shim.c) */
+  BIO_buffer_set_capacity(b: Ptr<"BIO">, capacity: number): void;
+  /** `BIO * ow_BIO_new_buffer(void)` (wasm/shim.c) */
+  BIO_new_buffer(): Ptr<"BIO">;
   /** `long ow_BIO_set_mem_eof_return(BIO * b, int v)` (wasm/shim.c) */
   BIO_set_mem_eof_return(b: Ptr<"BIO">, v: number): number;
   /** `int ow_ERR_GET_LIB(unsigned long e)` (wasm/shim.c) */
@@ -690,8 +692,9 @@ export function bindFFI(m: RawExports): FFI {
     d2i_X509: e._d2i_X509,
     i2d_SSL_SESSION: e._i2d_SSL_SESSION,
     i2d_X509: e._i2d_X509,
-    BIO_limited_set_capacity: e._ow_BIO_limited_set_capacity,
-    BIO_new_limited: e._ow_BIO_new_limited,
+    BIO_buffer_allocated: (b) => e._ow_BIO_buffer_allocated(b) >>> 0,
+    BIO_buffer_set_capacity: e._ow_BIO_buffer_set_capacity,
+    BIO_new_buffer: e._ow_BIO_new_buffer,
     BIO_set_mem_eof_return: e._ow_BIO_set_mem_eof_return,
     ERR_GET_LIB: e._ow_ERR_GET_LIB,
     ERR_GET_REASON: e._ow_ERR_GET_REASON,
