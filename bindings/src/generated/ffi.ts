@@ -139,6 +139,8 @@ export interface FFI {
   SSL_CTX_new(meth: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX">;
   /** `int SSL_CTX_remove_session(SSL_CTX * ctx, SSL_SESSION * session)` */
   SSL_CTX_remove_session(ctx: Ptr<"SSL_CTX">, session: Ptr<"SSL_SESSION">): number;
+  /** `void SSL_CTX_set1_cert_store(SSL_CTX * arg0, X509_STORE * arg1)` */
+  SSL_CTX_set1_cert_store(arg0: Ptr<"SSL_CTX">, arg1: Ptr<"X509_STORE">): void;
   /** `int SSL_CTX_set_alpn_protos(SSL_CTX * ctx, const unsigned char * protos, unsigned int protos_len)` */
   SSL_CTX_set_alpn_protos(ctx: Ptr<"SSL_CTX">, protos: Ptr<"unsigned char">, protos_len: number): number;
   /** `int SSL_CTX_set_cipher_list(SSL_CTX * arg0, const char * str)` */
@@ -554,6 +556,7 @@ export function bindFFI(m: RawExports): FFI {
     SSL_CTX_get_verify_mode: e._SSL_CTX_get_verify_mode,
     SSL_CTX_new: e._SSL_CTX_new,
     SSL_CTX_remove_session: e._SSL_CTX_remove_session,
+    SSL_CTX_set1_cert_store: e._SSL_CTX_set1_cert_store,
     SSL_CTX_set_alpn_protos: e._SSL_CTX_set_alpn_protos,
     SSL_CTX_set_cipher_list: e._SSL_CTX_set_cipher_list,
     SSL_CTX_set_ciphersuites: e._SSL_CTX_set_ciphersuites,
