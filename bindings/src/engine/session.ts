@@ -91,6 +91,13 @@ export class Session {
     return this.ossl.ffi.SSL_SESSION_get_max_early_data(this.ptr);
   }
 
+  /** Another reference to the same session (SSL_SESSION_up_ref), owned by the caller: dispose each. */
+  clone(): Session {
+    const ptr = this.ptr;
+    if (this.ossl.ffi.SSL_SESSION_up_ref(ptr) !== 1) throw this.ossl.error("SSL_SESSION_up_ref failed");
+    return new Session(this.ossl, ptr);
+  }
+
   /** Releases this reference (SSL_SESSION_free). Idempotent. */
   dispose(): void {
     if (!this.#ptr) return;
