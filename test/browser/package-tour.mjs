@@ -57,8 +57,10 @@ export async function tour(lib, ids) {
     conn.read();
     const sd1 = conn.shutdown();
     const info = conn.info;
-    // `using` calls [Symbol.dispose]; where the engine has no Symbol.dispose, dispose() is the way
-    const disposeMethod = typeof Symbol.dispose === "symbol" ? typeof conn[Symbol.dispose] : "no Symbol.dispose";
+    // `using` calls [Symbol.dispose]: where the engine has none, the package keys it by
+    // Symbol.for("Symbol.dispose") (what esbuild's, Babel's and oxc's `using` look up), never "undefined"
+    const disposeMethod = typeof conn[Symbol.dispose ?? Symbol.for("Symbol.dispose")];
+    const undefinedKey = "undefined" in conn;
     conn.dispose();
     let useAfterFree = null;
     try {
@@ -72,7 +74,7 @@ export async function tour(lib, ids) {
     out.engine = {
       first: `${first.ret} ${first.error}`, handshakeDone: done, protocol: info.protocol, group: info.group,
       verifyResult: info.verifyResult, read: str(read.data ?? new Uint8Array()),
-      shutdown: [sd0.ret, sd1.ret], disposeMethod, useAfterFree,
+      shutdown: [sd0.ret, sd1.ret], disposeMethod, undefinedKey, useAfterFree,
     };
   }
 

@@ -3,9 +3,13 @@
 // Worker: the runtime smoke test through the WebSocket tunnel to a local
 // `openssl s_server -rev` (verify, exchange, close both ways), the README's
 // `for await` loop over `tls.readable` (WebKit has no async iteration on
-// ReadableStream of its own), and a tour of the public API both ends in one
-// page, to catch what an engine lacks.
-import { resolve } from "node:path";
+// ReadableStream of its own), the README's engine example with `using` as
+// Vite and TypeScript compile it (WebKit has no Symbol.dispose), and a tour
+// of the public API both ends in one page, to catch what an engine lacks.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
@@ -22,10 +26,49 @@ const clientId = selfSigned("client.test");
 let site: { url: string; server: Server };
 let tunnel: Tunnel;
 
+// The README's engine example (`using ctx`, `using conn`), as an application
+// would have it compiled for browsers without native `using`: by Vite (oxc)
+// and by TypeScript (tsc), both to ES2022.
+const USING_EXAMPLE = `
+export async function readmeExample(lib: any, caPem: string) {
+  const ossl = await lib.OpenSSL.load();
+  let first = "";
+  let kept: any;
+  {
+    using ctx = ossl.createContext({ role: "client", ca: caPem });
+    using conn = ctx.createConnection({ servername: "example.org" });
+    const r = conn.handshake();
+    first = r.ret + " " + r.error;
+    kept = { ctx, conn };
+  }
+  return { first, ctxDisposed: kept.ctx.disposed, connDisposed: kept.conn.disposed };
+}`;
+const usingBuilds: { vite: string; tsc: string } = { vite: "", tsc: "" };
+
+async function compileUsingExample(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "openssl-wasm-using-"));
+  try {
+    const entry = join(dir, "example.ts");
+    writeFileSync(entry, USING_EXAMPLE);
+    const { build } = await import("vite");
+    const out = await build({
+      configFile: false, logLevel: "silent", root: dir,
+      build: { write: false, target: "es2022", minify: false, lib: { entry, formats: ["es"], fileName: "example" } },
+    }) as { output: { code?: string }[] }[];
+    usingBuilds.vite = out[0]!.output[0]!.code!;
+    execFileSync(join(root, "node_modules/.bin/tsc"), ["--ignoreConfig", "--target", "es2022", "--module", "es2022",
+      "--lib", "es2022,esnext.disposable", "--outDir", join(dir, "tsc"), entry], { stdio: "pipe" });
+    usingBuilds.tsc = readFileSync(join(dir, "tsc/example.js"), "utf8");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 beforeAll(async () => {
   site = await serveDirectory(root);
   tunnel = await createTunnel({ allow: ["127.0.0.1:*"], origins: [site.url] });
-});
+  await compileUsingExample();
+}, 60_000);
 afterAll(async () => {
   await tunnel?.close();
   site?.server.close();
@@ -113,9 +156,8 @@ describe.each(ENGINES)("%s", (engine) => {
       expect(t.version).toMatch(/^OpenSSL 3\.5\./);
       expect(t.engine).toMatchObject({
         first: "-1 want_read", handshakeDone: true, protocol: "TLSv1.3", group: "X25519MLKEM768", verifyResult: 0,
-        read: "engine hello", shutdown: [0, 1], useAfterFree: "UseAfterFreeError",
+        read: "engine hello", shutdown: [0, 1], disposeMethod: "function", undefinedKey: false, useAfterFree: "UseAfterFreeError",
       });
-      expect(t.engine!.disposeMethod).toBe(t.engineGlobals!.symbolDispose ? "function" : "no Symbol.dispose");
       expect(t.loop).toMatchObject({
         protocol: "TLSv1.3", alpn: "http/1.1", group: "X25519MLKEM768", verifyResult: 0, serverSawClientCert: "/CN=client.test",
         received: "one two three", ending: "clean", serverEnding: "clean", lockedAfter: false,
@@ -132,4 +174,19 @@ describe.each(ENGINES)("%s", (engine) => {
       expect(t.roots!.count).toBeGreaterThan(100);
     });
   }
+
+  it("the README's engine example with `using`, as Vite and TypeScript compile it", async () => {
+    const page = await open();
+    const runIt = (code: string, polyfill: boolean) => page.evaluate((o) =>
+      (window as unknown as { runUsingExample(o: unknown): Promise<unknown> }).runUsingExample(o), { code, caPem: id.certPem, polyfill });
+    const hasSymbolDispose = await page.evaluate(() => typeof Symbol.dispose === "symbol");
+    const disposed = { first: "-1 want_read", ctxDisposed: true, connDisposed: true };
+    // Vite (oxc), like esbuild and Babel, falls back to Symbol.for("Symbol.dispose"): works everywhere
+    expect(await runIt(usingBuilds.vite, false)).toEqual({ ok: true, value: disposed });
+    // TypeScript's helper needs Symbol.dispose itself: WebKit 2.50 has none
+    expect(await runIt(usingBuilds.tsc, false)).toEqual(hasSymbolDispose
+      ? { ok: true, value: disposed } : { ok: false, error: "TypeError: Symbol.dispose is not defined." });
+    if (engine === "webkit") expect(hasSymbolDispose).toBe(false);
+    expect(await runIt(usingBuilds.tsc, true)).toEqual({ ok: true, value: disposed });
+  });
 });

@@ -12,4 +12,16 @@ window.runSmoke = async ({ url, caPem, servername }) => {
 };
 window.runReadmeLoop = (o) => readmeLoop(lib, o);
 window.runTour = (ids) => tour(lib, ids);
+// A module compiled from the README's engine example (runtime.test.ts), from
+// its source text; `polyfill` first runs what the README tells Safari users
+// of TypeScript's `using` to run (here after the package has loaded).
+window.runUsingExample = async ({ code, caPem, polyfill }) => {
+  if (polyfill) Symbol.dispose ??= Symbol.for("Symbol.dispose");
+  const m = await import(URL.createObjectURL(new Blob([code], { type: "text/javascript" })));
+  try {
+    return { ok: true, value: await m.readmeExample(lib, caPem) };
+  } catch (e) {
+    return { ok: false, error: String(e) };
+  }
+};
 window.smokeReady = true;
