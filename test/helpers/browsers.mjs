@@ -86,8 +86,7 @@ async function freePort() {
  * called with the JSON of `arg`, awaited, its result (or error) as JSON text,
  * so no protocol's own value serialization is involved.
  */
-function expression(fn, arg) {
-  const source = typeof fn === "function" ? fn.toString() : `() => (${fn})`;
+function expression(source, arg) {
   return `(async () => {
     try { return JSON.stringify({ value: await (${source})(${JSON.stringify(arg) ?? "undefined"}) }); }
     catch (e) { return JSON.stringify({ error: String(e && e.stack || e), message: String(e && e.message || e) }); }
@@ -105,30 +104,29 @@ function result(text, what) {
   return r.value;
 }
 
-/** Adds waitFor() to a page: polls `fn(arg)` in the page until it is truthy. */
-function withWaitFor(page) {
-  page.waitFor = async (fn, arg, { timeout = 20_000, interval = 25 } = {}) => {
-    const r = await page.evaluate(({ source, arg, timeout, interval }) => new Promise((resolve, reject) => {
-      // eslint-disable-next-line no-new-func -- test pages only: the predicate's source from Node
-      const predicate = (0, eval)(`(${source})`);
+/**
+ * A page from an engine's `evaluateSource(expressionText)` and the rest:
+ * evaluate() and waitFor() on top of it, the same for every engine.
+ */
+function page({ evaluateSource, ...rest }) {
+  const evaluate = async (fn, arg) => result(await evaluateSource(expression(fn.toString(), arg)), "evaluate");
+  // waitFor: one evaluation that polls in the page (no round trip per poll)
+  const waitFor = async (fn, arg, { timeout = 20_000, interval = 25 } = {}) => {
+    const poller = `async ({ arg, timeout, interval }) => {
+      const predicate = (${fn.toString()});
       const deadline = Date.now() + timeout;
-      const poll = async () => {
-        let v;
-        try {
-          v = await predicate(arg);
-        } catch (e) {
-          return reject(e);
-        }
-        if (v) resolve({ ok: true, value: v });
-        else if (Date.now() > deadline) resolve({ ok: false });
-        else setTimeout(poll, interval);
-      };
-      poll();
-    }), { source: fn.toString(), arg, timeout, interval });
+      for (;;) {
+        const value = await predicate(arg);
+        if (value) return { ok: true, value };
+        if (Date.now() > deadline) return { ok: false };
+        await new Promise((r) => setTimeout(r, interval));
+      }
+    }`;
+    const r = result(await evaluateSource(expression(poller, { arg, timeout, interval })), "waitFor");
     if (!r.ok) throw new Error(`waitFor timed out after ${timeout} ms: ${fn.toString().slice(0, 200)}`);
     return r.value;
   };
-  return page;
+  return { evaluate, waitFor, ...rest };
 }
 
 // ---- Chromium: playwright-core
@@ -148,12 +146,12 @@ async function launchChromium() {
     version: browser.version(),
     driver: `playwright-core ${(await import("playwright-core/package.json", { with: { type: "json" } })).default.version} (CDP)`,
     async newPage(viewport = DEFAULT_VIEWPORT) {
-      const page = await browser.newPage({ viewport });
-      return withWaitFor({
-        goto: async (url) => { await page.goto(url); },
-        evaluate: async (fn, arg) => result(await page.evaluate(expression(fn, arg)), "evaluate"),
-        screenshot: async (path) => { await page.screenshot({ path, fullPage: true }); },
-        close: () => page.close(),
+      const p = await browser.newPage({ viewport });
+      return page({
+        evaluateSource: (source) => p.evaluate(source),
+        goto: async (url) => { await p.goto(url); },
+        screenshot: async (path) => { await p.screenshot({ path, fullPage: true }); },
+        close: () => p.close(),
       });
     },
     close: () => browser.close(),
@@ -182,13 +180,13 @@ async function launchFirefox() {
     version,
     driver: `puppeteer-core ${(await import("puppeteer-core/package.json", { with: { type: "json" } })).default.version} (WebDriver BiDi)`,
     async newPage(viewport = DEFAULT_VIEWPORT) {
-      const page = await browser.newPage();
-      await page.setViewport(viewport);
-      return withWaitFor({
-        goto: async (url) => { await page.goto(url); },
-        evaluate: async (fn, arg) => result(await page.evaluate(expression(fn, arg)), "evaluate"),
-        screenshot: async (path) => { await page.screenshot({ path, fullPage: true }); },
-        close: () => page.close(),
+      const p = await browser.newPage();
+      await p.setViewport(viewport);
+      return page({
+        evaluateSource: (source) => p.evaluate(source),
+        goto: async (url) => { await p.goto(url); },
+        screenshot: async (path) => { await p.screenshot({ path, fullPage: true }); },
+        close: () => p.close(),
       });
     },
     close: () => browser.close(),
@@ -295,35 +293,32 @@ async function launchWebKit() {
       await call("DELETE", `${s}/window`); // the previous one: current until we switch
       await call("POST", `${s}/window`, { handle });
       current = handle;
-      const page = {
+      let size; // the viewport it got
+      const pg = page({
+        evaluateSource: async (source) => call("POST", `${s}/execute/async`, {
+          script: `const done = arguments[arguments.length - 1]; (${source}).then(done);`,
+          args: [],
+        }),
         goto: async (url) => { await call("POST", `${s}/url`, { url }); },
-        async evaluate(fn, arg) {
-          const text = await call("POST", `${s}/execute/async`, {
-            script: `const done = arguments[arguments.length - 1]; (${expression(fn, arg)}).then(done, (e) => done(JSON.stringify({ error: String(e), message: String(e) })));`,
-            args: [],
-          });
-          return result(text, "evaluate");
-        },
         async screenshot(path) {
           // WebDriver's screenshots are of the viewport (an element's too, clipped to it): for
           // the whole document the window grows to the document's height for the shot.
-          const { h } = await page.evaluate(() => ({ h: Math.ceil(document.documentElement.scrollHeight) }));
-          const size = page.viewport;
-          if (h > size.height) await setWebKitViewport(call, s, page, { width: size.width, height: h });
+          const h = await pg.evaluate(() => Math.ceil(document.documentElement.scrollHeight));
+          if (h > size.height) await setWebKitViewport(call, s, pg, { width: size.width, height: h });
           try {
             // painted at the new size: two animation frames, then a moment for the compositor
-            await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 100)))));
+            await pg.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 100)))));
             writeFileSync(path, Buffer.from(await call("GET", `${s}/screenshot`), "base64"));
           } finally {
-            if (h > size.height) await setWebKitViewport(call, s, page, size);
+            if (h > size.height) await setWebKitViewport(call, s, pg, size);
           }
         },
         async close() {
           if (!closed && current === handle) await call("POST", `${s}/url`, { url: "about:blank" }).catch(() => {});
         },
-      };
-      page.viewport = await setWebKitViewport(call, s, page, viewport);
-      return withWaitFor(page);
+      });
+      size = await setWebKitViewport(call, s, pg, viewport);
+      return pg;
     },
     async close() {
       if (closed) return;
