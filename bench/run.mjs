@@ -20,6 +20,7 @@
 //                        BENCH_ENGINE=path: the engine module (default bench/engine.mjs)
 //                        BENCH_BROWSERS=chromium,firefox,webkit (default; "none": no browser table)
 //                        BENCH_BROWSER_WARMUP=8: seconds of untimed work in each page first
+//                        BENCH_BROWSER_ROUNDS=2: rounds of BENCH_SECONDS per browser figure (the best counts)
 //
 // Needs the cached OpenSSL build (wasm/build/openssl-prefix) and bindings/dist
 // (both made by `make`). Builds bench/build/bench.{mjs,wasm} with emcc when
@@ -42,6 +43,7 @@ const BUILD_DIR = at("bench/build");
 const ENGINE = process.env.BENCH_ENGINE ? resolve(process.env.BENCH_ENGINE) : at("bench/engine.mjs");
 const BROWSERS = (process.env.BENCH_BROWSERS ?? "chromium,firefox,webkit").split(",").filter((b) => b && b !== "none");
 const BROWSER_WARMUP = Number(process.env.BENCH_BROWSER_WARMUP ?? 8);
+const BROWSER_ROUNDS = Number(process.env.BENCH_BROWSER_ROUNDS ?? 2);
 
 const METRICS = [
   ["full_hs_per_s", "full hs/s"],
@@ -103,6 +105,7 @@ function quantile(values, q) {
 
 if (!(SECONDS > 0 && SECONDS <= 30)) fail("BENCH_SECONDS must be in (0, 30]");
 if (!(BROWSER_WARMUP >= 0 && BROWSER_WARMUP <= 60)) fail("BENCH_BROWSER_WARMUP must be in [0, 60]");
+if (!(Number.isInteger(BROWSER_ROUNDS) && BROWSER_ROUNDS >= 1 && BROWSER_ROUNDS <= 10)) fail("BENCH_BROWSER_ROUNDS must be an integer in [1, 10]");
 for (const b of BROWSERS) if (!ENGINES.includes(b)) fail(`BENCH_BROWSERS: unknown engine ${b} (${ENGINES.join(", ")}, or none)`);
 if (!(SLICE >= 0.01 && SLICE <= SECONDS)) fail("BENCH_SLICE must be in [0.01, BENCH_SECONDS]");
 try {
@@ -156,8 +159,9 @@ console.log(`\nengine within 15% of the C program (engine/C >= 0.85, median of p
 // Browsers: after everything above, so nothing else runs meanwhile.
 let browsers = null;
 if (BROWSERS.length) {
-  browsers = await runBrowserBench({ cert, seconds: SECONDS, warmup: BROWSER_WARMUP, engines: BROWSERS });
-  printBrowserTable(browsers, { seconds: SECONDS, warmup: BROWSER_WARMUP });
+  const options = { seconds: SECONDS, warmup: BROWSER_WARMUP, rounds: BROWSER_ROUNDS };
+  browsers = await runBrowserBench({ cert, engines: BROWSERS, ...options });
+  printBrowserTable(browsers, options);
 }
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
