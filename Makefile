@@ -6,7 +6,7 @@
 #                 wasm with our Configure flags, under Node: pass/skip/fail per program (a few minutes)
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
-#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
+#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine; the browsers
 #   make fuzz     mutation fuzzing of the engine's input path and of the tunnel (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
@@ -108,7 +108,9 @@ demo-build: all
 	node web-demo/serve.mjs --static
 
 # Benchmarks in one run: native Node tls, a C program on this wasm OpenSSL
-# (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios.
+# (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios;
+# then the same engine workload and TlsSocket through the tunnel in Chromium,
+# Firefox and WebKit, beside Node (bench/browser.mjs).
 bench: all
 	node bench/run.mjs
 

@@ -9,6 +9,7 @@
 import * as C from "../generated/constants.js";
 import type { AnyPtr, Ptr } from "../generated/ffi.js";
 import type { Context, OcspStatus } from "./context.js";
+import { disposable } from "./dispose.js";
 import { OpenSSLError, UseAfterFreeError } from "./errors.js";
 import { MAX_IO, type OpenSSL } from "./openssl.js";
 import { Session } from "./session.js";
@@ -690,10 +691,6 @@ export class Connection {
     this.context.connections.delete(this);
   }
 
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
   // ---- callbacks (called from the trampolines; never let an exception unwind into wasm)
 
   /** @internal */
@@ -755,6 +752,10 @@ export class Connection {
     }
   }
 }
+
+// `[Symbol.dispose]()`, for `using` (engine/dispose.ts: keyed so that it works where Symbol.dispose is missing)
+export interface Connection extends Disposable {}
+disposable(Connection);
 
 function isIP(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");

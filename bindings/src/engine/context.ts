@@ -5,6 +5,7 @@
 import * as C from "../generated/constants.js";
 import type { AnyPtr, Ptr } from "../generated/ffi.js";
 import { Connection, type ConnectionOptions } from "./connection.js";
+import { disposable } from "./dispose.js";
 import { UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
 import { readCertificates, readPrivateKey, type PemOrDer } from "./pki.js";
@@ -408,11 +409,11 @@ export class Context {
     this.ossl.ffi.SSL_CTX_free(this.#ptr);
     this.#ptr = 0;
   }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
 }
+
+// `[Symbol.dispose]()`, for `using` (engine/dispose.ts: keyed so that it works where Symbol.dispose is missing)
+export interface Context extends Disposable {}
+disposable(Context);
 
 /**
  * The root stores' certificates, parsed once per OpenSSL instance (the 142

@@ -3,6 +3,7 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_SESSION_is_resumable/
  */
 import type { Ptr } from "../generated/ffi.js";
+import { disposable } from "./dispose.js";
 import { SessionNotResumableError, UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
 
@@ -104,8 +105,8 @@ export class Session {
     this.ossl.ffi.SSL_SESSION_free(this.#ptr);
     this.#ptr = 0;
   }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
 }
+
+// `[Symbol.dispose]()`, for `using` (engine/dispose.ts: keyed so that it works where Symbol.dispose is missing)
+export interface Session extends Disposable {}
+disposable(Session);
