@@ -6,7 +6,7 @@
 #                 wasm with our Configure flags, under Node: pass/skip/fail per program (a few minutes)
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
-#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine
+#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine; the browsers
 #   make bench-ct dudect-style timing test of the constant-time AES-GCM, ChaCha20-Poly1305 (wasm/crypto/)
 #   make fuzz     mutation fuzzing of the engine's input path and of the tunnel (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
@@ -64,10 +64,10 @@ wasm/build/exports.txt: wasm/build/generated.stamp wasm/exports.json
 	@mkdir -p wasm/build
 	node -e 'process.stdout.write(JSON.stringify(require("./wasm/exports.json").functions))' > $@
 
-$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.c wasm/shim.h \
+$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.c wasm/bio.c wasm/shim.h \
 		wasm/library.js wasm/pre.js wasm/link-flags.txt wasm/openssl.d.mts
 	@mkdir -p $(DIST)
-	emcc -Iwasm -I$(OPENSSL_PREFIX)/include wasm/shim.c \
+	emcc -Iwasm -I$(OPENSSL_PREFIX)/include wasm/shim.c wasm/bio.c \
 	  $(OPENSSL_PREFIX)/lib/libssl.a $(OPENSSL_PREFIX)/lib/libcrypto.a \
 	  $(strip $(LINK_FLAGS)) -o $@
 	cp wasm/openssl.d.mts $(DIST)/openssl.d.mts
@@ -109,7 +109,9 @@ demo-build: all
 	node web-demo/serve.mjs --static
 
 # Benchmarks in one run: native Node tls, a C program on this wasm OpenSSL
-# (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios.
+# (bench/c/bench.c, same flags), and the TypeScript engine; figures and ratios;
+# then the same engine workload and TlsSocket through the tunnel in Chromium,
+# Firefox and WebKit, beside Node (bench/browser.mjs).
 bench: all
 	node bench/run.mjs
 

@@ -6,8 +6,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HOST } from "./host.mjs";
 
-export const HOST = "localhost";
+export { HOST };
 
 /** @returns {{ certPem: string, keyPem: string }} */
 export function makeCert() {

@@ -13,7 +13,7 @@
 // Standalone: node bench/engine.mjs  (BENCH_SECONDS, BENCH_CERT_PEM and
 // BENCH_KEY_PEM from the environment) prints one JSON line of rates.
 import { OpenSSL } from "../bindings/dist/index.js";
-import { HOST } from "./cert.mjs";
+import { HOST } from "./host.mjs";
 
 const CHUNK = 16384;
 const BULK_LIMIT = 64 << 20;     // a bulk slice stops after 64 MiB ...
@@ -164,7 +164,7 @@ export async function createBench({ certPem, keyPem, group = "X25519MLKEM768" })
 }
 
 /** Rate of one slice function: a warm-up, then one timed run of `seconds`. */
-function timed(fn, seconds) {
+export function timed(fn, seconds) {
   fn(WARMUP_SECONDS); // untimed, so the timed part runs optimized code
   const t0 = now();
   const work = fn(seconds);
@@ -192,8 +192,9 @@ export async function run({ certPem, keyPem, seconds = 2, group = "X25519MLKEM76
 }
 
 // Standalone: the certificate from the environment, or a new one; prints
-// the result as one JSON line.
-if (import.meta.url === `file://${process.argv[1]}`) {
+// the result as one JSON line. (bench/browser.mjs also runs this module in
+// browsers, where there is no `process`.)
+if (typeof process !== "undefined" && import.meta.url === `file://${process.argv[1]}`) {
   const { makeCert } = await import("./cert.mjs");
   const cert = process.env.BENCH_CERT_PEM
     ? { certPem: process.env.BENCH_CERT_PEM, keyPem: process.env.BENCH_KEY_PEM }

@@ -4,7 +4,9 @@
 //   - TypeScript engine        (bench/engine.mjs: the same workload through bindings/dist)
 // then the ratios between them. The C program is the ceiling for the engine:
 // the same wasm OpenSSL and the same memory-BIO transport, without JavaScript
-// in between.
+// in between. Then the browser table (bench/browser.mjs): the engine's
+// workload and TlsSocket through the tunnel in Chromium, Firefox and WebKit,
+// beside Node's figures for the same workloads.
 //
 // This machine's speed drifts by 25-40% between runs and within one, so the
 // C program and the engine are measured together, in one child process,
@@ -16,6 +18,9 @@
 //   node bench/run.mjs   BENCH_SECONDS=2 (default): seconds of measurement per side and figure
 //                        BENCH_SLICE=0.25 (default): seconds per interleaved slice
 //                        BENCH_ENGINE=path: the engine module (default bench/engine.mjs)
+//                        BENCH_BROWSERS=chromium,firefox,webkit (default; "none": no browser table)
+//                        BENCH_BROWSER_WARMUP=8: seconds of untimed work in each page first
+//                        BENCH_BROWSER_ROUNDS=2: rounds of BENCH_SECONDS per browser figure (the best counts)
 //
 // Needs the cached OpenSSL build (wasm/build/openssl-prefix) and bindings/dist
 // (both made by `make`). Builds bench/build/bench.{mjs,wasm} with emcc when
@@ -25,6 +30,8 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCModule } from "./c-module.mjs";
+import { ENGINES } from "../test/helpers/browsers.mjs";
+import { printBrowserTable, runBrowserBench } from "./browser.mjs";
 import { makeCert } from "./cert.mjs";
 import { pickGroup, run as runNative } from "./native-node.mjs";
 
@@ -34,6 +41,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const SLICE = Number(process.env.BENCH_SLICE ?? 0.25);
 const BUILD_DIR = at("bench/build");
 const ENGINE = process.env.BENCH_ENGINE ? resolve(process.env.BENCH_ENGINE) : at("bench/engine.mjs");
+const BROWSERS = (process.env.BENCH_BROWSERS ?? "chromium,firefox,webkit").split(",").filter((b) => b && b !== "none");
+const BROWSER_WARMUP = Number(process.env.BENCH_BROWSER_WARMUP ?? 8);
+const BROWSER_ROUNDS = Number(process.env.BENCH_BROWSER_ROUNDS ?? 2);
 
 const METRICS = [
   ["full_hs_per_s", "full hs/s"],
@@ -94,6 +104,9 @@ function quantile(values, q) {
 // ---- main -----------------------------------------------------------------------
 
 if (!(SECONDS > 0 && SECONDS <= 30)) fail("BENCH_SECONDS must be in (0, 30]");
+if (!(BROWSER_WARMUP >= 0 && BROWSER_WARMUP <= 60)) fail("BENCH_BROWSER_WARMUP must be in [0, 60]");
+if (!(Number.isInteger(BROWSER_ROUNDS) && BROWSER_ROUNDS >= 1 && BROWSER_ROUNDS <= 10)) fail("BENCH_BROWSER_ROUNDS must be an integer in [1, 10]");
+for (const b of BROWSERS) if (!ENGINES.includes(b)) fail(`BENCH_BROWSERS: unknown engine ${b} (${ENGINES.join(", ")}, or none)`);
 if (!(SLICE >= 0.01 && SLICE <= SECONDS)) fail("BENCH_SLICE must be in [0.01, BENCH_SECONDS]");
 try {
   buildCModule();
@@ -142,9 +155,18 @@ const verdicts = METRICS.map(([k, title]) => {
   return `${title} ${r === null ? "n/a" : r >= 0.85 ? "yes" : "NO"} (${fmtRatio(r)})`;
 });
 console.log(`\nengine within 15% of the C program (engine/C >= 0.85, median of paired slices): ${verdicts.join(", ")}`);
+
+// Browsers: after everything above, so nothing else runs meanwhile.
+let browsers = null;
+if (BROWSERS.length) {
+  const options = { seconds: SECONDS, warmup: BROWSER_WARMUP, rounds: BROWSER_ROUNDS };
+  browsers = await runBrowserBench({ cert, engines: BROWSERS, ...options });
+  printBrowserTable(browsers, options);
+}
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 writeFileSync(join(BUILD_DIR, "results.json"), JSON.stringify({
   seconds: SECONDS, slice: SLICE, pairs: cmp.pairs, node: process.version, nodeOpenSSL: process.versions.openssl,
-  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices,
+  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices, browsers: browsers?.rows ?? null,
 }, null, 2) + "\n");
+if (browsers?.failed) fail("a browser's figures could not be measured (its row says why)");

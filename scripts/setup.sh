@@ -14,7 +14,10 @@ need=(
   "gnutls-cli:gnutls-bin" # the gnutls-serv/gnutls-cli peers
   "go:golang-go"         # the Go crypto/tls peer (test/peers/go)
   "javac:openjdk-17-jdk-headless" # the Java JSSE peer (test/peers/java)
-  "chromium:chromium"    # browser tests (driven by playwright-core; no browser download)
+  "chromium:chromium"    # browser tests and bench (driven by playwright-core; no browser download)
+  "firefox-esr:firefox-esr" # ... Firefox (driven by puppeteer-core over WebDriver BiDi)
+  "WebKitWebDriver:webkit2gtk-driver" # ... WebKit: WebKitGTK's WebDriver and MiniBrowser
+  "Xvfb:xvfb"            # ... the X server WebKitGTK's MiniBrowser draws on (it has no headless mode)
   "patch:patch"
   "update-ca-certificates:ca-certificates" # the default root store's source
   "nginx:nginx"          # the nginx peer (test/interop/nginx.test.ts)

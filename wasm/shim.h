@@ -39,15 +39,18 @@ int ow_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
 long ow_BIO_set_mem_eof_return(BIO *b, int v);
 
 /*
- * An outgoing BIO whose capacity the application controls: a memory BIO that
- * accepts at most `capacity` pending bytes (-1: unlimited, 0: blocked) and
- * asks OpenSSL to retry the rest (BIO_set_retry_write), which OpenSSL
- * reports as SSL_ERROR_WANT_WRITE. This is how a transport that cannot take
- * more bytes right now is expressed (SHUTDOWN.md scenarios 24-25).
- * Reading it (BIO_read_ex, BIO_ctrl_pending) drains the pending bytes.
+ * wasm/bio.c: the memory BIO of both ends of a connection. As BIO_s_mem
+ * (write appends, read consumes, ow_BIO_set_mem_eof_return, pending, EOF),
+ * but its storage is freed once drained, and it takes an optional capacity:
+ * at most `capacity` pending bytes (-1: unlimited, 0: blocked), the rest
+ * refused with BIO_set_retry_write, which OpenSSL reports as
+ * SSL_ERROR_WANT_WRITE. This is how a transport that cannot take more bytes
+ * right now is expressed (SHUTDOWN.md scenarios 24-25).
  */
-BIO *ow_BIO_new_limited(void);
-void ow_BIO_limited_set_capacity(BIO *b, long capacity);
+BIO *ow_BIO_new_buffer(void);
+void ow_BIO_buffer_set_capacity(BIO *b, long capacity);
+/* Bytes of storage it holds now (0 once drained). */
+size_t ow_BIO_buffer_allocated(BIO *b);
 
 /* OPENSSL_free and the error-code accessors (macro / static inline). */
 void ow_OPENSSL_free(void *p);

@@ -21,6 +21,7 @@ import type { Context, ContextOptions } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
 import { OpenSSL } from "./engine/openssl.js";
 import type { Session } from "./engine/session.js";
+import { sessionCacheOf, sessionReuse } from "./session-cache.js";
 import { iterable, type IterableReadableStream } from "./transports/iterable.js";
 import { toBytes, type Transport } from "./transports/types.js";
 
@@ -37,6 +38,14 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
   host?: string;
   /** Client: resume this session. */
   session?: Session;
+  /**
+   * Clients on a context of their own (no `context` given): resume the last
+   * session kept from an earlier connection with the same options to the same
+   * server name, and keep this connection's sessions for the next one.
+   * Default true (reconnects are abbreviated handshakes); false: always a
+   * full handshake. See TlsSocket.clearSessionCache().
+   */
+  reuseSessions?: boolean;
   /**
    * Keep the connection's session when it ends (in `closed`), for a later
    * resumption. The caller then owns it: dispose() it.
@@ -227,7 +236,7 @@ export class TlsSocket {
       throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
     }
     const {
-      context, openssl, servername, host, session, keepSession, onTrace, onVerify, onSession,
+      context, openssl, servername, host, session, reuseSessions, keepSession, onTrace, onVerify, onSession,
       handshakeTimeout, idleTimeout, signal, ...contextOptions
     } = options;
     const limits = {
@@ -251,13 +260,17 @@ export class TlsSocket {
     let conn: Connection;
     const trace = onTrace ? safe(onTrace) : undefined;
     const socketRef: SessionInbox = { waiters: [], unclaimed: undefined };
+    const reuse = role === "client" && ownsContext && reuseSessions !== false
+      ? sessionReuse(ctx.ossl, contextOptions, servername, host) : undefined;
+    const resume = session ?? reuse?.take();
     try {
       conn = ctx.createConnection({
-        servername, host, session, trace: true, ...(onVerify ? { onVerify } : {}),
+        servername, host, session: resume, trace: true, ...(onVerify ? { onVerify } : {}),
         // Sessions go to the listener, else to whoever awaits nextSession(),
-        // else they wait for it (the newest one only).
+        // else they wait for it (the newest one only); the reuse cache keeps its own reference.
         ...(ctx.collectsSessions || onSession ? {
           onSession: (s: Session) => {
+            reuse?.offer(s);
             if (onSession) onSession(s);
             else if (socketRef.waiters.length) socketRef.waiters.shift()!(s);
             else {
@@ -277,14 +290,26 @@ export class TlsSocket {
     } catch (e) {
       if (ownsContext) ctx.dispose();
       throw e;
+    } finally {
+      if (resume !== session) resume?.dispose(); // the connection holds its own reference (SSL_set_session)
     }
     const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined, trace, keepSession === true, socketRef);
     socket.#idleTimeout = limits.idle;
     socket.#watch(signal);
     const started = Date.now();
     await socket.#handshake(limits.handshake);
+    reuse?.established(conn);
     trace?.({ type: "handshake", ms: Date.now() - started });
     return socket;
+  }
+
+  /**
+   * Forgets the sessions TlsSocket clients kept for resumption (reuseSessions)
+   * on this OpenSSL instance (default: the memoized one), e.g. when a user
+   * logs out or the trust configuration changes.
+   */
+  static async clearSessionCache(openssl?: OpenSSL): Promise<void> {
+    sessionCacheOf(openssl ?? await OpenSSL.load()).clear();
   }
 
   readonly #conn: Connection;

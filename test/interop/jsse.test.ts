@@ -90,7 +90,7 @@ describe("openssl#25254: a JSSE TLS 1.3 close (user_canceled, then close_notify)
         else if (e.type === "closed") events.push(`closed ${e.ending}`);
       };
       const s = await TlsSocket.connect(await connectTcp("127.0.0.1", peer.port), {
-        openssl: ctx.ossl, ca: id.certPem, servername: SERVER_NAME, onTrace, ...o,
+        openssl: ctx.ossl, ca: id.certPem, servername: SERVER_NAME, onTrace, reuseSessions: false, ...o, // sessions by hand here
       });
       return { s, events };
     };

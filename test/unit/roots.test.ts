@@ -51,6 +51,24 @@ describe("the default root store", () => {
     p.cctx.dispose();
   });
 
+  it("is parsed once per instance: contexts trusting only it share one store, and a new one costs well under 64 KiB", async () => {
+    const fresh = await OpenSSL.instantiate();
+    const first = fresh.createContext({ role: "client" }); // parses the roots (~600 KiB, once)
+    const before = fresh.heapInUse();
+    const second = fresh.createContext({ role: "client", ca: "default" });
+    expect(fresh.heapInUse() - before).toBeLessThan(64 * 1024);
+    expect(fresh.ffi.SSL_CTX_get_cert_store(second.ptr)).toBe(fresh.ffi.SSL_CTX_get_cert_store(first.ptr));
+    // a context that mixes in another CA gets its own store, with the roots as new references
+    const mixed = fresh.createContext({ role: "client", ca: ["default", identity().certPem] });
+    expect(fresh.ffi.SSL_CTX_get_cert_store(mixed.ptr)).not.toBe(fresh.ffi.SSL_CTX_get_cert_store(first.ptr));
+    for (const c of [first, second, mixed]) c.dispose();
+    // the shared store outlives its contexts: a later one still verifies with it
+    using again = fresh.createContext({ role: "client" });
+    void again;
+    const isrg = splitDer(readFileSync(`${root}/wasm/dist/roots.der`)).find((d) => new X509Certificate(d).subject.includes("ISRG Root X1"))!;
+    expect(fresh.verifyCertificate(isrg).ok).toBe(true);
+  });
+
   it("TlsSocket clients with no `ca` use it (and so refuse a test server)", async () => {
     const [a, b] = memoryPair();
     const id = identity();

@@ -75,7 +75,8 @@ export function createSession(emit: (e: DemoEvent) => void, thread: "main thread
     socket = await TlsSocket.connect(transport, {
       openssl: ossl, ...versions, groups: o.groups, ca: o.verify ? cfg.caPem : "none", servername: cfg.servername, verify: o.verify,
       ...(alpn.length ? { alpn } : {}), ...(o.resume && saved ? { session: saved } : {}),
-      keepSession: true, onTrace: trace,
+      // The page shows resumption explicitly (the saved session), so no automatic reuse.
+      keepSession: true, reuseSessions: false, onTrace: trace,
     });
     const info = socket.info;
     emit({

@@ -9,6 +9,7 @@
 import * as C from "../generated/constants.js";
 import type { AnyPtr, Ptr } from "../generated/ffi.js";
 import type { Context, OcspStatus } from "./context.js";
+import { disposable } from "./dispose.js";
 import { OpenSSLError, UseAfterFreeError } from "./errors.js";
 import { MAX_IO, type OpenSSL } from "./openssl.js";
 import { Session } from "./session.js";
@@ -232,16 +233,17 @@ export class Connection {
     ffi.ERR_clear_error();
     const ssl = ffi.SSL_new(context.ptr);
     if (!ssl) throw ossl.error("SSL_new failed");
-    const rbio = ffi.BIO_new(ffi.BIO_s_mem());
+    // Memory BIOs that free their storage once drained (wasm/bio.c): an idle connection holds none.
+    const rbio = ffi.BIO_new_buffer();
     this.#limited = options.outputCapacity !== undefined;
-    const wbio = this.#limited ? ffi.BIO_new_limited() : ffi.BIO_new(ffi.BIO_s_mem());
+    const wbio = ffi.BIO_new_buffer();
     if (!rbio || !wbio) {
       ffi.SSL_free(ssl);
       if (rbio) ffi.BIO_free(rbio);
       if (wbio) ffi.BIO_free(wbio);
       throw ossl.error("BIO_new failed");
     }
-    if (this.#limited) ffi.BIO_limited_set_capacity(wbio, cap === Infinity ? -1 : Math.min(cap, 0x7fffffff));
+    if (this.#limited) ffi.BIO_buffer_set_capacity(wbio, cap === Infinity ? -1 : Math.min(cap, 0x7fffffff));
     // An empty memory BIO means "no data yet, retry" until transportClosed().
     ffi.BIO_set_mem_eof_return(rbio, -1);
     ffi.BIO_set_mem_eof_return(wbio, -1);
@@ -394,7 +396,7 @@ export class Connection {
     this.ptr;
     if (!this.#limited) throw new TypeError("setOutputCapacity: create the connection with outputCapacity to limit its output");
     if (!(capacity >= 0)) throw new RangeError("capacity must be >= 0");
-    this.ossl.ffi.BIO_limited_set_capacity(this.#wbio, capacity === Infinity ? -1 : Math.min(capacity, 0x7fffffff));
+    this.ossl.ffi.BIO_buffer_set_capacity(this.#wbio, capacity === Infinity ? -1 : Math.min(capacity, 0x7fffffff));
   }
 
   // ---- OpenSSL calls
@@ -689,10 +691,6 @@ export class Connection {
     this.context.connections.delete(this);
   }
 
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
   // ---- callbacks (called from the trampolines; never let an exception unwind into wasm)
 
   /** @internal */
@@ -754,6 +752,10 @@ export class Connection {
     }
   }
 }
+
+// `[Symbol.dispose]()`, for `using` (engine/dispose.ts: keyed so that it works where Symbol.dispose is missing)
+export interface Connection extends Disposable {}
+disposable(Connection);
 
 function isIP(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");

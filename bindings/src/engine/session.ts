@@ -3,6 +3,7 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_SESSION_is_resumable/
  */
 import type { Ptr } from "../generated/ffi.js";
+import { disposable } from "./dispose.js";
 import { SessionNotResumableError, UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
 
@@ -91,14 +92,21 @@ export class Session {
     return this.ossl.ffi.SSL_SESSION_get_max_early_data(this.ptr);
   }
 
+  /** Another reference to the same session (SSL_SESSION_up_ref), owned by the caller: dispose each. */
+  clone(): Session {
+    const ptr = this.ptr;
+    if (this.ossl.ffi.SSL_SESSION_up_ref(ptr) !== 1) throw this.ossl.error("SSL_SESSION_up_ref failed");
+    return new Session(this.ossl, ptr);
+  }
+
   /** Releases this reference (SSL_SESSION_free). Idempotent. */
   dispose(): void {
     if (!this.#ptr) return;
     this.ossl.ffi.SSL_SESSION_free(this.#ptr);
     this.#ptr = 0;
   }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
 }
+
+// `[Symbol.dispose]()`, for `using` (engine/dispose.ts: keyed so that it works where Symbol.dispose is missing)
+export interface Session extends Disposable {}
+disposable(Session);

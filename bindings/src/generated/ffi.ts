@@ -139,6 +139,8 @@ export interface FFI {
   SSL_CTX_new(meth: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX">;
   /** `int SSL_CTX_remove_session(SSL_CTX * ctx, SSL_SESSION * session)` */
   SSL_CTX_remove_session(ctx: Ptr<"SSL_CTX">, session: Ptr<"SSL_SESSION">): number;
+  /** `void SSL_CTX_set1_cert_store(SSL_CTX * arg0, X509_STORE * arg1)` */
+  SSL_CTX_set1_cert_store(arg0: Ptr<"SSL_CTX">, arg1: Ptr<"X509_STORE">): void;
   /** `int SSL_CTX_set_alpn_protos(SSL_CTX * ctx, const unsigned char * protos, unsigned int protos_len)` */
   SSL_CTX_set_alpn_protos(ctx: Ptr<"SSL_CTX">, protos: Ptr<"unsigned char">, protos_len: number): number;
   /** `int SSL_CTX_set_cipher_list(SSL_CTX * arg0, const char * str)` */
@@ -415,10 +417,12 @@ export interface FFI {
   i2d_SSL_SESSION(in_: Ptr<"SSL_SESSION">, pp: Ptr<"unsigned char*">): number;
   /** `int i2d_X509(const X509 * a, unsigned char ** out)` */
   i2d_X509(a: Ptr<"X509">, out: Ptr<"unsigned char*">): number;
-  /** `void ow_BIO_limited_set_capacity(BIO * b, long capacity)` (wasm/shim.c) */
-  BIO_limited_set_capacity(b: Ptr<"BIO">, capacity: number): void;
-  /** `BIO * ow_BIO_new_limited(void)` (wasm/shim.c) */
-  BIO_new_limited(): Ptr<"BIO">;
+  /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/shim.c) */
+  BIO_buffer_allocated(b: Ptr<"BIO">): number;
+  /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/shim.c) */
+  BIO_buffer_set_capacity(b: Ptr<"BIO">, capacity: number): void;
+  /** `BIO * ow_BIO_new_buffer(void)` (wasm/shim.c) */
+  BIO_new_buffer(): Ptr<"BIO">;
   /** `long ow_BIO_set_mem_eof_return(BIO * b, int v)` (wasm/shim.c) */
   BIO_set_mem_eof_return(b: Ptr<"BIO">, v: number): number;
   /** `int ow_ERR_GET_LIB(unsigned long e)` (wasm/shim.c) */
@@ -552,6 +556,7 @@ export function bindFFI(m: RawExports): FFI {
     SSL_CTX_get_verify_mode: e._SSL_CTX_get_verify_mode,
     SSL_CTX_new: e._SSL_CTX_new,
     SSL_CTX_remove_session: e._SSL_CTX_remove_session,
+    SSL_CTX_set1_cert_store: e._SSL_CTX_set1_cert_store,
     SSL_CTX_set_alpn_protos: e._SSL_CTX_set_alpn_protos,
     SSL_CTX_set_cipher_list: e._SSL_CTX_set_cipher_list,
     SSL_CTX_set_ciphersuites: e._SSL_CTX_set_ciphersuites,
@@ -690,8 +695,9 @@ export function bindFFI(m: RawExports): FFI {
     d2i_X509: e._d2i_X509,
     i2d_SSL_SESSION: e._i2d_SSL_SESSION,
     i2d_X509: e._i2d_X509,
-    BIO_limited_set_capacity: e._ow_BIO_limited_set_capacity,
-    BIO_new_limited: e._ow_BIO_new_limited,
+    BIO_buffer_allocated: (b) => e._ow_BIO_buffer_allocated(b) >>> 0,
+    BIO_buffer_set_capacity: e._ow_BIO_buffer_set_capacity,
+    BIO_new_buffer: e._ow_BIO_new_buffer,
     BIO_set_mem_eof_return: e._ow_BIO_set_mem_eof_return,
     ERR_GET_LIB: e._ow_ERR_GET_LIB,
     ERR_GET_REASON: e._ow_ERR_GET_REASON,

@@ -1,24 +1,25 @@
-/**
- * A minimal static file server over the repository, for the browser tests:
- * the compiled package (bindings/dist, wasm/dist) and test pages, with the
- * MIME types browsers insist on (application/wasm for streaming compile).
- */
+// A minimal static file server over a folder (the repository), for the
+// browser tests and bench/browser.mjs: the compiled package (bindings/dist,
+// wasm/dist) and test pages, with the MIME types browsers insist on
+// (application/wasm for streaming compilation, text/javascript for modules).
+// Plain JavaScript (with static-server.d.mts), so vitest and bench/ share it.
 import { createReadStream, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import { extname, join, normalize, resolve } from "node:path";
 
-const TYPES: Record<string, string> = {
+const TYPES = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
   ".mjs": "text/javascript; charset=utf-8",
   ".wasm": "application/wasm",
+  ".der": "application/octet-stream",
   ".map": "application/json",
   ".css": "text/css; charset=utf-8",
   ".pem": "text/plain; charset=utf-8",
 };
 
-export async function serveDirectory(root: string): Promise<{ url: string; server: Server }> {
+/** @returns {Promise<{ url: string, server: import("node:http").Server }>} */
+export async function serveDirectory(root) {
   const base = resolve(root);
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
@@ -38,5 +39,5 @@ export async function serveDirectory(root: string): Promise<{ url: string; serve
   });
   server.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return { url: `http://127.0.0.1:${server.address().port}`, server };
 }
