@@ -92,7 +92,9 @@ test: check-generated
 	@$(MAKE) --no-print-directory openssl-tests-smoke
 	npx tsc -p test
 	npx tsc -p web-demo
-	npx vitest run
+	@mkdir -p test-results
+	npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json \
+	  || { node scripts/test-failures.mjs test-results/vitest.json; exit 1; }
 
 # All of OpenSSL's own tests that apply to our configuration, with the table
 # of results; fails on a failure not in wasm/openssl-tests/expected-failures.txt.

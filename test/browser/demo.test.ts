@@ -15,11 +15,14 @@ const root = resolve(import.meta.dirname, "../..");
 const shots = join(root, "test-results");
 type Demo = { url: string; stop: () => Promise<void> };
 let demo: Demo;
+/** The demo's own log (servers, tunnel), quoted when a test fails. */
+const demoLog: string[] = [];
+const recentLog = () => `\n  demo log, last lines:\n    ${demoLog.slice(-15).join("\n    ")}`;
 
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   const { startDemo } = await import("../../web-demo/serve.mjs" as string);
-  demo = await startDemo({ port: 0, log: () => {} });
+  demo = await startDemo({ port: 0, log: (line: string) => { demoLog.push(line); if (demoLog.length > 200) demoLog.shift(); } });
 }, 120_000);
 afterAll(async () => {
   await demo?.stop();
@@ -124,7 +127,7 @@ describe.each(ENGINES)("%s", (engine) => {
           it(`${server.id} server, ${mode} close`, async () => {
             const page = await open(worker);
             await connect(page, server.id);
-            expect(await isHidden(page, "#error"), await textOf(page, "#error")).toBe(true);
+            expect(await isHidden(page, "#error"), `${engine}: ${await textOf(page, "#error")}${recentLog()}`).toBe(true);
             const f = await facts(page);
             expect(f["Running on"]).toBe(worker ? "Worker" : "main thread");
             expect(f["Verification"]).toMatch(/^verified/);
