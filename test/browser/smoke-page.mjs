@@ -24,4 +24,34 @@ window.runUsingExample = async ({ code, caPem, polyfill }) => {
     return { ok: false, error: String(e) };
   }
 };
+// Handshakes both ends in the page from a cold module (runtime.test.ts:
+// "ECDSA P-256 from a cold module"): "ok" or what failed, per handshake.
+window.runColdHandshakes = async ({ id, servername, groups, perGroup }) => {
+  const ossl = await lib.OpenSSL.load();
+  const out = [];
+  for (const g of groups) {
+    const ctx = ossl.createContext({ role: "client", ca: id.certPem, groups: g });
+    const sctx = ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem, groups: g });
+    for (let n = 0; n < perGroup; n++) {
+      const c = ctx.createConnection({ servername }), s = sctx.createConnection();
+      let r = c.handshake();
+      for (let k = 0; k < 16 && r.ret !== 1; k++) {
+        let b = c.drain();
+        if (b.length) s.feed(b);
+        s.handshake();
+        b = s.drain();
+        if (b.length) c.feed(b);
+        r = c.handshake();
+        if (r.ret <= 0 && r.error !== "want_read" && r.error !== "want_write") break;
+      }
+      out.push(r.ret === 1 ? "ok" : `${g}: ${r.ret} ${r.error} ${r.failure?.message ?? ""}`);
+      c.dispose();
+      s.dispose();
+    }
+    ctx.dispose();
+    sctx.dispose();
+  }
+  return out;
+};
+
 window.smokeReady = true;
