@@ -7,7 +7,7 @@
  *   conn.handshake(); conn.drain(); conn.feed(bytes); ...
  */
 export { OpenSSL, MAX_IO, type LoadOptions } from "./engine/openssl.js";
-export { Context, type CaEntry, type ContextOptions, type OcspStatus, type ProtocolVersion } from "./engine/context.js";
+export { Context, DEFAULT_CIPHERS, DEFAULT_CIPHERSUITES, type CaEntry, type ContextOptions, type OcspStatus, type ProtocolVersion } from "./engine/context.js";
 export type { RootStoreInfo } from "./engine/roots.js";
 export {
   Connection,

@@ -177,3 +177,45 @@ describe("protocol messages", () => {
     expect(seen.filter((m) => m.includes("alert"))).toEqual(["sent alert close notify", "received alert close notify"]);
   });
 });
+
+// Issue 11, item 3: ChaCha20-Poly1305 is the fastest constant-time suite in
+// WebAssembly, so it comes first unless the caller chooses, and a server with
+// the default order picks it whenever the client offers it.
+describe("cipher defaults", () => {
+  const AES_FIRST = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+
+  it("TLS 1.3: ChaCha20-Poly1305 by default, both ends", () => {
+    using p = new Pair(ossl);
+    p.handshake();
+    expect(p.client.info.cipher).toBe("TLS_CHACHA20_POLY1305_SHA256");
+    expect(p.server.info.cipher).toBe("TLS_CHACHA20_POLY1305_SHA256");
+  });
+
+  it("TLS 1.2: ECDHE ChaCha20-Poly1305 by default (ECDSA and RSA certificates)", () => {
+    for (const [keyType, cipher] of [["ec-p256", "ECDHE-ECDSA-CHACHA20-POLY1305"], ["rsa-2048", "ECDHE-RSA-CHACHA20-POLY1305"]] as const) {
+      using p = new Pair(ossl, { version: "TLSv1.2", keyType });
+      p.handshake();
+      expect(p.client.info.cipher).toBe(cipher);
+    }
+  });
+
+  it("a default server picks ChaCha20-Poly1305 even from a client that prefers AES-GCM (server preference)", () => {
+    using p = new Pair(ossl, { client: { ciphersuites: AES_FIRST } });
+    p.handshake();
+    expect(p.client.info.cipher).toBe("TLS_CHACHA20_POLY1305_SHA256");
+  });
+
+  it("a server given its own ciphersuites follows the client's order, as OpenSSL does", () => {
+    using p = new Pair(ossl, { client: { ciphersuites: AES_FIRST }, server: { ciphersuites: "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384" } });
+    p.handshake();
+    expect(p.client.info.cipher).toBe("TLS_AES_256_GCM_SHA384");
+  });
+
+  it("the caller's ciphersuites and ciphers are used as given; invalid ones are refused", () => {
+    using p = new Pair(ossl, { client: { ciphersuites: "TLS_AES_128_GCM_SHA256" } });
+    p.handshake();
+    expect(p.client.info.cipher).toBe("TLS_AES_128_GCM_SHA256");
+    expect(() => ossl.createContext({ role: "client", ciphersuites: "TLS_NOPE" })).toThrow(/invalid ciphersuites/);
+    expect(() => ossl.createContext({ role: "client", ciphers: "NOPE-NOPE" })).toThrow(/invalid ciphers/);
+  });
+});

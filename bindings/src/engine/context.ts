@@ -16,6 +16,10 @@ export type ProtocolVersion = "TLSv1.2" | "TLSv1.3";
 export type OcspStatus = "good" | "revoked" | "unknown" | "none" | "invalid";
 /** One source of trusted certificates. */
 export type CaEntry = PemOrDer | "default" | "system";
+/** TLS 1.3 suites when `ciphersuites` is not given: OpenSSL's three, ChaCha20-Poly1305 first. */
+export const DEFAULT_CIPHERSUITES = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384";
+/** TLS 1.2 cipher list when `ciphers` is not given: OpenSSL's DEFAULT with its ECDHE ChaCha20-Poly1305 suites first. */
+export const DEFAULT_CIPHERS = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DEFAULT";
 const VERSIONS: Record<ProtocolVersion, number> = { "TLSv1.2": C.TLS1_2_VERSION, "TLSv1.3": C.TLS1_3_VERSION };
 
 export interface ContextOptions {
@@ -24,9 +28,17 @@ export interface ContextOptions {
   /** SSL_CTX_set_min_proto_version / max. This build has TLS 1.2 and 1.3 only. */
   minVersion?: ProtocolVersion;
   maxVersion?: ProtocolVersion;
-  /** TLS 1.2 cipher list (SSL_CTX_set_cipher_list), e.g. "ECDHE-ECDSA-AES128-GCM-SHA256". */
+  /**
+   * TLS 1.2 cipher list (SSL_CTX_set_cipher_list), e.g. "ECDHE-ECDSA-AES128-GCM-SHA256".
+   * Default: DEFAULT_CIPHERS (OpenSSL's DEFAULT, ChaCha20-Poly1305 first).
+   */
   ciphers?: string;
-  /** TLS 1.3 ciphersuites (SSL_CTX_set_ciphersuites), e.g. "TLS_AES_128_GCM_SHA256". */
+  /**
+   * TLS 1.3 ciphersuites (SSL_CTX_set_ciphersuites), e.g. "TLS_AES_128_GCM_SHA256".
+   * Default: DEFAULT_CIPHERSUITES (ChaCha20-Poly1305, AES-128-GCM, AES-256-GCM).
+   * With neither this nor `ciphers`, a server picks by its own order
+   * (SSL_OP_CIPHER_SERVER_PREFERENCE): ChaCha20-Poly1305 whenever offered.
+   */
   ciphersuites?: string;
   /** Key-exchange groups in preference order (SSL_CTX_set1_groups_list). Default: OpenSSL's, X25519MLKEM768 first. */
   groups?: string | readonly string[];
@@ -181,8 +193,12 @@ export class Context {
     // holds ~23 KiB instead of ~98 KiB; no measurable cost to bulk transfer).
     ffi.SSL_CTX_set_mode(ctx, C.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | C.SSL_MODE_RELEASE_BUFFERS);
 
-    if (o.ciphers !== undefined && !ossl.withCString(o.ciphers, (p) => ffi.SSL_CTX_set_cipher_list(ctx, p))) fail(`invalid ciphers "${o.ciphers}"`);
-    if (o.ciphersuites !== undefined && !ossl.withCString(o.ciphersuites, (p) => ffi.SSL_CTX_set_ciphersuites(ctx, p))) fail(`invalid ciphersuites "${o.ciphersuites}"`);
+    // ChaCha20-Poly1305 first unless the caller chose (README: Defaults): in
+    // WebAssembly it is the fastest constant-time suite, 2-3x AES-GCM.
+    const ciphers = o.ciphers ?? DEFAULT_CIPHERS;
+    const ciphersuites = o.ciphersuites ?? DEFAULT_CIPHERSUITES;
+    if (!ossl.withCString(ciphers, (p) => ffi.SSL_CTX_set_cipher_list(ctx, p))) fail(`invalid ciphers "${ciphers}"`);
+    if (!ossl.withCString(ciphersuites, (p) => ffi.SSL_CTX_set_ciphersuites(ctx, p))) fail(`invalid ciphersuites "${ciphersuites}"`);
     if (o.groups !== undefined) {
       const groups = typeof o.groups === "string" ? o.groups : o.groups.join(":");
       if (!ossl.withCString(groups, (p) => ffi.SSL_CTX_set1_groups_list(ctx, p))) fail(`invalid groups "${groups}"`);
@@ -192,6 +208,10 @@ export class Context {
 
     let options = o.options ?? 0n;
     if (typeof options !== "bigint") throw new TypeError("options must be a bigint of SSL_OP_* bits");
+    // A server with the default order picks by its own preference, so ChaCha20
+    // whenever the client offers it (what the client's CPU prefers does not
+    // make this end's cipher any cheaper).
+    if (this.role === "server" && o.ciphers === undefined && o.ciphersuites === undefined) options |= C.SSL_OP_CIPHER_SERVER_PREFERENCE;
     if (o.ignoreUnexpectedEof) options |= C.SSL_OP_IGNORE_UNEXPECTED_EOF;
     if (o.tickets === false) options |= C.SSL_OP_NO_TICKET;
     if (options) ffi.SSL_CTX_set_options(ctx, options);
