@@ -18,7 +18,8 @@ command -v emcc >/dev/null || { echo "build-openssl: emcc not found: apt-get ins
 
 flags() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' -e 's/^[[:space:]]*//' wasm/configure-flags.txt; }
 emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: no SIGPIPE under pipefail
-key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; } | sha256sum | cut -c1-16)
+key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0";
+         cat wasm/speed-sources.txt wasm/split-opt.sh; } | sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
 prefix="$cache/openssl/$version-$key"
@@ -50,6 +51,7 @@ mapfile -t cfg < <(flags)
   # CROSS_COMPILE, which OpenSSL prepends to CC: "ememcc").
   ./Configure "${cfg[@]}" CC=emcc AR=emar RANLIB=emranlib \
     --prefix="$prefix.tmp" --openssldir=/nonexistent >&2
+  "$root/wasm/split-opt.sh" "$src"   # -O3 for wasm/speed-sources.txt, the configured -O for the rest
   make -j"$(nproc)" build_libs >&2
   make install_dev >&2
 )
