@@ -21,7 +21,8 @@ flags() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' -e 's/^
 emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: no SIGPIPE under pipefail
 # wasm/crypto's sources, by name and content (its README.md is not an input)
 crypto_sources() { for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done; }
-key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; crypto_sources; } | sha256sum | cut -c1-16)
+key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; crypto_sources;
+         cat wasm/speed-sources.txt wasm/split-opt.sh; } | sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
 prefix="$cache/openssl/$version-$key"
@@ -54,6 +55,7 @@ mapfile -t cfg < <(flags)
   # CROSS_COMPILE, which OpenSSL prepends to CC: "ememcc").
   ./Configure "${cfg[@]}" CC=emcc AR=emar RANLIB=emranlib \
     --prefix="$prefix.tmp" --openssldir=/nonexistent >&2
+  "$root/wasm/split-opt.sh" "$src"   # -O3 for wasm/speed-sources.txt, the configured -O for the rest
   make -j"$(nproc)" build_libs >&2
   make install_dev >&2
 )

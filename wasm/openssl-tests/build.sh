@@ -111,7 +111,8 @@ emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: 
 flags >/dev/null   # a stale delta fails here, before anything else
 key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; cat $here/patches/*.patch; flags; echo "--";
          link_flags | sed -e "s|$root/||"; for f in $(link_inputs); do cat "$f"; done; echo "$emcc_version"; cat "$0";
-         for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done; } |
+         for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done;
+         cat wasm/speed-sources.txt wasm/split-opt.sh; } |
        sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
@@ -153,7 +154,8 @@ if [ ! -f "$dir/.configured" ]; then
   # In the tree (not out of it): the recipes and the runner find data files
   # and programs side by side, as OpenSSL's `make test` does.
   (cd "$src" && ./Configure "${cfg[@]}" CC=emcc AR=emar RANLIB=emranlib \
-     --prefix=/nonexistent --openssldir=/nonexistent >&2 && make -j"$jobs" build_generated >&2)
+     --prefix=/nonexistent --openssldir=/nonexistent >&2 &&
+     "$root/wasm/split-opt.sh" . && make -j"$jobs" build_generated >&2)   # -O3 where the product has it
   flags > "$dir/configure-flags"
   lines wasm/configure-flags.txt > "$dir/product-configure-flags"
   link_flags > "$dir/link-flags"
