@@ -22,7 +22,7 @@ emcc_version=$(emcc --version 2>/dev/null | sed -n 1p)  # sed reads to the end: 
 # wasm/crypto's sources, by name and content (its README.md is not an input)
 crypto_sources() { for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done; }
 key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; flags; echo "$emcc_version"; cat "$0"; crypto_sources;
-         cat wasm/speed-sources.txt wasm/split-opt.sh; } | sha256sum | cut -c1-16)
+         sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' wasm/speed-sources.txt; cat wasm/split-opt.sh; } | sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
 prefix="$cache/openssl/$version-$key"

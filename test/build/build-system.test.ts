@@ -62,6 +62,7 @@ describe("the OpenSSL build cache", () => {
     cpSync(join(root, "wasm/build-openssl.sh"), join(tree, "wasm/build-openssl.sh"));
     cpSync(join(root, "wasm/configure-flags.txt"), join(tree, "wasm/configure-flags.txt"));
     cpSync(join(root, "wasm/crypto"), join(tree, "wasm/crypto"), { recursive: true });
+    for (const f of ["wasm/speed-sources.txt", "wasm/split-opt.sh"]) cpSync(join(root, f), join(tree, f));
     expect(printPrefix(tree)).toBe(prefix); // same inputs, same cached build
     const flags = join(tree, "wasm/configure-flags.txt");
     writeFileSync(flags, readFileSync(flags, "utf8").replace(/^no-ct\b.*$/m, ""));
@@ -73,13 +74,25 @@ describe("the OpenSSL build cache", () => {
 
   it("is keyed by our C files compiled into libcrypto (wasm/crypto/), not by their README", () => {
     const tree = join(scratch, "crypto");
-    for (const p of ["openssl-src", "wasm/build-openssl.sh", "wasm/configure-flags.txt", "wasm/crypto"])
+    for (const p of ["openssl-src", "wasm/build-openssl.sh", "wasm/configure-flags.txt", "wasm/crypto", "wasm/speed-sources.txt", "wasm/split-opt.sh"])
       cpSync(join(root, p), join(tree, p), { recursive: true });
     expect(printPrefix(tree)).toBe(prefix);
     writeFileSync(join(tree, "wasm/crypto/README.md"), "changed\n");
     expect(printPrefix(tree)).toBe(prefix);
     const c = join(tree, "wasm/crypto/ghash-simd.c");
     writeFileSync(c, readFileSync(c, "utf8") + "\n");
+    expect(printPrefix(tree)).not.toBe(prefix);
+  });
+
+  it("is keyed by which sources are compiled for speed (wasm/speed-sources.txt), not by its comments", () => {
+    const tree = join(scratch, "speed");
+    for (const p of ["openssl-src", "wasm/build-openssl.sh", "wasm/configure-flags.txt", "wasm/crypto", "wasm/speed-sources.txt", "wasm/split-opt.sh"])
+      cpSync(join(root, p), join(tree, p), { recursive: true });
+    expect(printPrefix(tree)).toBe(prefix);
+    const list = join(tree, "wasm/speed-sources.txt");
+    writeFileSync(list, readFileSync(list, "utf8") + "# a comment\n");
+    expect(printPrefix(tree)).toBe(prefix);
+    writeFileSync(list, readFileSync(list, "utf8").replace(/^crypto\/rsa\/rsa_ossl\.c\n/m, ""));
     expect(printPrefix(tree)).not.toBe(prefix);
   });
 

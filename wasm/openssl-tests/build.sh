@@ -112,7 +112,7 @@ flags >/dev/null   # a stale delta fails here, before anything else
 key=$( { cat openssl-src/openssl.pin; cat openssl-src/patches/*.patch; cat $here/patches/*.patch; flags; echo "--";
          link_flags | sed -e "s|$root/||"; for f in $(link_inputs); do cat "$f"; done; echo "$emcc_version"; cat "$0";
          for f in wasm/crypto/*.c wasm/crypto/*.h wasm/crypto/build.info wasm/crypto/install.sh; do echo "== $f"; cat "$f"; done;
-         cat wasm/speed-sources.txt wasm/split-opt.sh; } |
+         sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' wasm/speed-sources.txt; cat wasm/split-opt.sh; } |
        sha256sum | cut -c1-16)
 read -r version _ < openssl-src/openssl.pin
 cache=${OPENSSL_WASM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openssl-wasm}
