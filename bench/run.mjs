@@ -34,6 +34,7 @@ import { ENGINES } from "../test/helpers/browsers.mjs";
 import { printBrowserTable, runBrowserBench } from "./browser.mjs";
 import { makeCert } from "./cert.mjs";
 import { pickGroup, run as runNative } from "./native-node.mjs";
+import { brotliSize, idleHeap, printTargets } from "./targets.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const at = (p) => join(root, p);
@@ -163,10 +164,14 @@ if (BROWSERS.length) {
   browsers = await runBrowserBench({ cert, engines: BROWSERS, ...options });
   printBrowserTable(browsers, options);
 }
+console.error("bench: 1,000 idle connections ...");
+const idle = await idleHeap(cert);
+const size = brotliSize();
+printTargets({ native, engine, browsers, idle, size });
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 writeFileSync(join(BUILD_DIR, "results.json"), JSON.stringify({
   seconds: SECONDS, slice: SLICE, pairs: cmp.pairs, node: process.version, nodeOpenSSL: process.versions.openssl,
-  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices, browsers: browsers?.rows ?? null,
+  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices, browsers: browsers?.rows ?? null, idle, size,
 }, null, 2) + "\n");
 if (browsers?.failed) fail("a browser's figures could not be measured (its row says why)");
