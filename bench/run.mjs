@@ -2,7 +2,10 @@
 //   - native Node tls          (bench/native-node.mjs: Node's own OpenSSL, TCP on 127.0.0.1)
 //   - C program, wasm OpenSSL  (bench/c/bench.c on this project's wasm OpenSSL, memory BIOs)
 //   - TypeScript engine        (bench/engine.mjs: the same workload through bindings/dist)
-// then the ratios between them. The C program is the ceiling for the engine:
+// then the ratios between them; each symmetric primitive alone, wasm beside
+// native (bench/prims.mjs); the browser table; and issue 11's targets against
+// these figures, with the idle heap of 1,000 connections and the module's
+// brotli size (bench/targets.mjs). The C program is the ceiling for the engine:
 // the same wasm OpenSSL and the same memory-BIO transport, without JavaScript
 // in between. Then the browser table (bench/browser.mjs): the engine's
 // workload and TlsSocket through the tunnel in Chromium, Firefox and WebKit,
@@ -35,6 +38,7 @@ import { printBrowserTable, runBrowserBench } from "./browser.mjs";
 import { makeCert } from "./cert.mjs";
 import { pickGroup, run as runNative } from "./native-node.mjs";
 import { brotliSize, idleHeap, printTargets } from "./targets.mjs";
+import { printPrims, runPrims } from "./prims.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const at = (p) => join(root, p);
@@ -157,6 +161,9 @@ const verdicts = METRICS.map(([k, title]) => {
 });
 console.log(`\nengine within 15% of the C program (engine/C >= 0.85, median of paired slices): ${verdicts.join(", ")}`);
 
+const prims = await runPrims();
+printPrims(prims);
+
 // Browsers: after everything above, so nothing else runs meanwhile.
 let browsers = null;
 if (BROWSERS.length) {
@@ -172,6 +179,6 @@ console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 writeFileSync(join(BUILD_DIR, "results.json"), JSON.stringify({
   seconds: SECONDS, slice: SLICE, pairs: cmp.pairs, node: process.version, nodeOpenSSL: process.versions.openssl,
-  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices, browsers: browsers?.rows ?? null, idle, size,
+  native, wasmC, wasmCSameGroup, engine, paired, drift, slices: cmp.slices, browsers: browsers?.rows ?? null, idle, size, prims,
 }, null, 2) + "\n");
 if (browsers?.failed) fail("a browser's figures could not be measured (its row says why)");
