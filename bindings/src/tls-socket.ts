@@ -21,6 +21,7 @@ import type { Context, ContextOptions } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
 import { OpenSSL } from "./engine/openssl.js";
 import type { Session } from "./engine/session.js";
+import { contextCacheOf, shareKey } from "./context-cache.js";
 import { sessionCacheOf, sessionReuse } from "./session-cache.js";
 import { iterable, type IterableReadableStream } from "./transports/iterable.js";
 import { toBytes, type Transport } from "./transports/types.js";
@@ -28,7 +29,13 @@ import { toBytes, type Transport } from "./transports/types.js";
 export type { Transport };
 
 export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> {
-  /** A context to use (its role must match); otherwise one is made from the other options and owned by the socket. */
+  /**
+   * A context to use (its role must match). Otherwise the socket makes one
+   * from the other options: a client whose options are plain data with no
+   * private key shares it with other such sockets with equal options (kept
+   * for the next one when unused: TlsSocket.clearContextCache()); a server,
+   * or a client with a key, SNI table or callbacks, owns its own.
+   */
   context?: Context;
   /** The OpenSSL instance (default: OpenSSL.load()). */
   openssl?: OpenSSL;
@@ -247,6 +254,7 @@ export class TlsSocket {
     signal?.throwIfAborted();
     let ctx = context;
     let ownsContext = false;
+    let releaseContext: (() => void) | undefined;
     if (ctx) {
       if (ctx.role !== role) throw new TypeError(`the context is a ${ctx.role} context; ${role === "client" ? "connect" : "accept"} needs a ${role} one`);
     } else {
@@ -254,7 +262,18 @@ export class TlsSocket {
       // A client with no `ca` trusts the default root store (loaded now, once).
       if (role === "client" && contextOptions.ca === undefined) await OpenSSL.loadDefaultRoots();
       // Its own client contexts collect sessions (nextSession; single-use TLS 1.3 tickets).
-      ctx = ossl.createContext({ ...(role === "client" ? { collectSessions: true } : {}), ...contextOptions, role });
+      const make = () => ossl.createContext({ ...(role === "client" ? { collectSessions: true } : {}), ...contextOptions, role });
+      // Clients with equal plain-data options (no private key) share one (context-cache.ts).
+      const key = role === "client" ? shareKey(contextOptions as Record<string, unknown>) : undefined;
+      if (key !== undefined) {
+        const lease = contextCacheOf(ossl).acquire(key, make);
+        ctx = lease.context;
+        releaseContext = lease.release;
+      } else {
+        const own = make();
+        ctx = own;
+        releaseContext = () => own.dispose();
+      }
       ownsContext = true;
     }
     let conn: Connection;
@@ -288,12 +307,12 @@ export class TlsSocket {
         } : {}),
       });
     } catch (e) {
-      if (ownsContext) ctx.dispose();
+      releaseContext?.();
       throw e;
     } finally {
       if (resume !== session) resume?.dispose(); // the connection holds its own reference (SSL_set_session)
     }
-    const socket = new TlsSocket(transport, conn, ownsContext ? ctx : undefined, trace, keepSession === true, socketRef);
+    const socket = new TlsSocket(transport, conn, releaseContext, trace, keepSession === true, socketRef);
     socket.#idleTimeout = limits.idle;
     socket.#watch(signal);
     const started = Date.now();
@@ -312,8 +331,22 @@ export class TlsSocket {
     sessionCacheOf(openssl ?? await OpenSSL.load()).clear();
   }
 
+  /**
+   * Disposes the client contexts TlsSocket keeps for sockets made without a
+   * `context` (shared between sockets with equal plain-data options; the
+   * most recently used few are kept after their sockets end) on this OpenSSL
+   * instance (default: the memoized one). Contexts still in use stay until
+   * their sockets end. Returns how many contexts are left (those in use).
+   */
+  static async clearContextCache(openssl?: OpenSSL): Promise<number> {
+    const cache = contextCacheOf(openssl ?? await OpenSSL.load());
+    cache.clear();
+    return cache.stats.contexts;
+  }
+
   readonly #conn: Connection;
-  readonly #ownedContext: Context | undefined;
+  /** Gives back the context the socket made or borrowed for itself (none when the caller passed one). */
+  readonly #releaseContext: (() => void) | undefined;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #input: Promise<void> | null = null;
@@ -366,11 +399,11 @@ export class TlsSocket {
 
   readonly #sessions: SessionInbox;
 
-  private constructor(transport: Transport, conn: Connection, ownedContext: Context | undefined,
+  private constructor(transport: Transport, conn: Connection, releaseContext: (() => void) | undefined,
     trace: ((e: TraceEvent) => void) | undefined, keepSession: boolean, sessions: SessionInbox) {
     this.#sessions = sessions;
     this.#conn = conn;
-    this.#ownedContext = ownedContext;
+    this.#releaseContext = releaseContext;
     this.#trace = trace;
     this.#keepSession = keepSession;
     this.#reader = transport.readable.getReader();
@@ -846,7 +879,7 @@ export class TlsSocket {
     // Ended here (one-way, quiet): nothing more will be read. (Errors have already errored it.)
     this.#closeReadable();
     this.#conn.dispose();
-    this.#ownedContext?.dispose();
+    this.#releaseContext?.();
     this.#sessions.unclaimed?.dispose(); // nobody asked for it
     this.#sessions.unclaimed = undefined;
     if (abortTransport) {
