@@ -10,6 +10,8 @@
 //                    context (connect, verify, close one-way)
 //   bulk()           the same path, MB/s from the server to the reader of
 //                    `tls.readable`, with the default cipher suites
+//   upload()         the same path the other way: MB/s from 16 KiB writes
+//                    on `tls.writable` to the server's count of them
 //
 // After warmUp(), each figure is one short warm-up and one timed run of
 // about `seconds`.
@@ -116,6 +118,40 @@ export async function bulk({ url, caPem, seconds, WebSocket, origin }) {
     const bytes = Math.max(4 << 20, Math.min(512 << 20, Math.round(warm.MBps * 1e6 * seconds)));
     const r = await once(bytes);
     return { ...r, bytes };
+  } finally {
+    context.dispose();
+  }
+}
+
+/**
+ * Bulk from the page to the server: the client announces `up <bytes>`,
+ * writes them in 16 KiB chunks on `tls.writable`, and waits for the
+ * server's "ok" once it has received them all. MB/s from the first write
+ * to the "ok"; a first run of 4 MiB sizes the timed one to about `seconds`.
+ */
+export async function upload({ url, caPem, seconds, WebSocket, origin }) {
+  const ossl = await lib.OpenSSL.load();
+  const context = ossl.createContext({ role: "client", ca: caPem });
+  const chunk = new Uint8Array(16384).fill(0x5a);
+  const once = async (bytes) => {
+    const tls = await lib.TlsSocket.connect(await transport(url, { WebSocket, origin }), { context, servername: HOST });
+    const cipher = tls.info.cipher;
+    const t0 = now();
+    const w = tls.writable.getWriter();
+    await w.write(new TextEncoder().encode(`up ${bytes}\n`));
+    for (let left = bytes; left > 0; left -= chunk.length) await w.write(left >= chunk.length ? chunk : chunk.subarray(0, left));
+    w.releaseLock();
+    let reply = "";
+    for await (const c of tls.readable) reply += new TextDecoder().decode(c);
+    const s = (now() - t0) / 1000;
+    await tls.shutdown({ mode: "unidirectional" });
+    if (reply !== "ok\n") throw new Error(`the server answered ${JSON.stringify(reply)}`);
+    return { MBps: bytes / 1e6 / s, cipher };
+  };
+  try {
+    const probe = await once(4 << 20);
+    const bytes = Math.max(4 << 20, Math.min(256 << 20, Math.round(probe.MBps * 1e6 * seconds)));
+    return await once(bytes);
   } finally {
     context.dispose();
   }

@@ -7,11 +7,13 @@
 //     (X25519MLKEM768), ChaCha20-Poly1305 and AES-128-GCM MB/s
 //   through the tunnel (a WebSocket to createTunnel() in this process, TCP
 //     to a local Node `tls` server): sequential TlsSocket connections/s with
-//     a shared context, and bulk MB/s from the server to `for await` over
-//     `tls.readable` (default cipher suites)
+//     a shared context, bulk MB/s from the server to `for await` over
+//     `tls.readable` (default cipher suites), and upload MB/s (16 KiB writes
+//     on `tls.writable`)
+//   the connections and the download again in a module Worker of the page
 //
 // The workload runs on the main thread of a blank page (bench/browser.html)
-// served from the repository. All engines are started at once and take
+// served from the repository, and in a module Worker it starts. All engines are started at once and take
 // turns, figure by figure, so each measurement has the machine to itself
 // and drift touches every engine alike (see runBrowserBench).
 //
@@ -39,12 +41,16 @@ export const COLUMNS = [
   ["aes128gcm", "AES-128-GCM MB/s"],
   ["conns", "tunnel conn/s"],
   ["bulk", "tunnel MB/s"],
+  ["up", "upload MB/s"],
+  ["wconns", "Worker conn/s"],
+  ["wbulk", "Worker MB/s"],
 ];
 
 /**
  * The local TLS server the tunnel leads to: reads a decimal byte count and
- * sends that many bytes, then closes (close_notify); a connection that asks
- * for nothing just ends when the client does.
+ * sends that many bytes, then closes (close_notify); or reads "up <count>",
+ * receives that many bytes and answers "ok" and closes; a connection that
+ * asks for nothing just ends when the client does.
  */
 async function startBulkServer({ certPem, keyPem }) {
   const block = Buffer.alloc(64 * 1024, 0x5a);
@@ -54,10 +60,22 @@ async function startBulkServer({ certPem, keyPem }) {
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     let line = "";
+    let upload = -1; // bytes still to receive after "up <n>"
     socket.on("data", async (d) => {
+      if (upload >= 0) {
+        upload -= d.length;
+        if (upload <= 0) socket.end("ok\n");
+        return;
+      }
       if (line.includes("\n")) return;
-      line += d;
+      line += d.toString("latin1");
       if (!line.includes("\n")) return;
+      if (line.startsWith("up ")) {
+        const nl = line.indexOf("\n");
+        upload = Number.parseInt(line.slice(3, nl), 10) - (line.length - nl - 1);
+        if (upload <= 0) socket.end("ok\n");
+        return;
+      }
       let left = Number.parseInt(line, 10);
       while (left > 0) {
         const n = Math.min(left, block.length);
@@ -93,6 +111,7 @@ async function runner(engine, { cert, warmup, site, log }) {
       inPage: async (f, seconds) => workload.inPage(f, seconds),
       connections: (a) => workload.connections({ ...a, ...node }),
       bulk: (a) => workload.bulk({ ...a, ...node }),
+      upload: (a) => workload.upload({ ...a, ...node }),
       close: async () => {},
     };
   }
@@ -105,12 +124,17 @@ async function runner(engine, { cert, warmup, site, log }) {
     await page.waitFor(() => window.benchReady === true);
     await page.evaluate((c) => window.workload.setup(c), cert);
     await page.evaluate((s) => window.workload.warmUp(s), warmup);
+    await page.evaluate(({ c, s }) => window.inWorker("setup", c).then(() => window.inWorker("warmUp", s)), { c: cert, s: warmup / 2 });
     // one figure per evaluate: no driver waits on a single script for long
     return {
       name,
       inPage: (f, seconds) => page.evaluate(({ f, seconds }) => window.workload.inPage(f, seconds), { f, seconds }),
       connections: (a) => page.evaluate((a) => window.workload.connections(a), a),
       bulk: (a) => page.evaluate((a) => window.workload.bulk(a), a),
+      upload: (a) => page.evaluate((a) => window.workload.upload(a), a),
+      // the same workloads in a module Worker of the page (bench/browser-worker.mjs)
+      workerConnections: (a) => page.evaluate((a) => window.inWorker("connections", a), a),
+      workerBulk: (a) => page.evaluate((a) => window.inWorker("bulk", a), a),
       close: () => browser.close(),
     };
   } catch (e) {
@@ -129,6 +153,9 @@ async function measureOnce(r, f, { seconds, tunnelArgs }) {
     const b = await r.bulk({ ...tunnelArgs, seconds });
     return { value: b.MBps, cipher: b.cipher };
   }
+  if (f === "up") return { value: (await r.upload({ ...tunnelArgs, seconds })).MBps };
+  if (f === "wconns") return r.workerConnections ? { value: (await r.workerConnections({ ...tunnelArgs, seconds })).perSecond } : { value: undefined };
+  if (f === "wbulk") return r.workerBulk ? { value: (await r.workerBulk({ ...tunnelArgs, seconds })).MBps } : { value: undefined };
   return { value: await r.inPage(f, seconds) };
 }
 
@@ -192,7 +219,8 @@ export function printBrowserTable({ rows, cipher }, { seconds, warmup, rounds })
   console.log(`\nBrowsers: the same workloads in each engine's page (main thread) and in Node (this package), after ${warmup} s of warm-up;`);
   console.log(`each figure: the best of ${rounds} rounds of ${seconds} s, the engines taking turns`);
   console.log(`in the page: TLS 1.3, X25519MLKEM768, both ends in one page; tunnel: TlsSocket -> WebSocket -> tunnel -> TCP -> Node tls,`);
-  console.log(`sequential connections with one shared context (median time to open in brackets), bulk server -> page (${cipher})`);
+  console.log(`sequential connections with one shared context (median time to open in brackets), bulk server -> page (${cipher}),`);
+  console.log(`upload page -> server (16 KiB writes), and the connections and bulk again in a module Worker of the page`);
   const label = Math.max(...rows.map((r) => r.name.length), 20);
   const widths = COLUMNS.map(([, t]) => Math.max(t.length, 10));
   const line = (name, cells) => name.padEnd(label) + "  " + cells.map((c, i) => String(c).padStart(widths[i])).join("  ");
