@@ -26,10 +26,10 @@ window.runUsingExample = async ({ code, caPem, polyfill }) => {
 };
 // Handshakes both ends in the page from a cold module (runtime.test.ts:
 // "ECDSA P-256 from a cold module"): "ok" or what failed, per handshake.
-window.runColdHandshakes = async ({ id, servername, groups, perGroup }) => {
+window.runColdHandshakes = async ({ ids, servername, groups, perGroup }) => {
   const ossl = await lib.OpenSSL.load();
   const out = [];
-  for (const g of groups) {
+  for (const id of ids) for (const g of groups) {
     const ctx = ossl.createContext({ role: "client", ca: id.certPem, groups: g });
     const sctx = ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem, groups: g });
     for (let n = 0; n < perGroup; n++) {
@@ -44,7 +44,7 @@ window.runColdHandshakes = async ({ id, servername, groups, perGroup }) => {
         r = c.handshake();
         if (r.ret <= 0 && r.error !== "want_read" && r.error !== "want_write") break;
       }
-      out.push(r.ret === 1 ? "ok" : `${g}: ${r.ret} ${r.error} ${r.failure?.message ?? ""}`);
+      out.push(r.ret === 1 ? "ok" : `${id.name} ${g}: ${r.ret} ${r.error} ${r.failure?.message ?? ""}`);
       c.dispose();
       s.dispose();
     }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export type KeyType = "ec-p256" | "rsa-2048" | "ed25519";
+export type KeyType = "ec-p256" | "ec-p384" | "ec-p521" | "rsa-2048" | "ed25519";
 
 export interface Identity {
   certPem: string;
@@ -16,6 +16,8 @@ export interface Identity {
 
 const KEY_ARGS: Record<KeyType, string[]> = {
   "ec-p256": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+  "ec-p384": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+  "ec-p521": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"],
   "rsa-2048": ["-newkey", "rsa:2048"],
   ed25519: ["-newkey", "ed25519"],
 };
