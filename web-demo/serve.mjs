@@ -188,7 +188,7 @@ function viteConfig(extra) {
   return {
     root: here,
     configFile: false,
-    resolve: { alias: { "openssl-wasm": join(root, "bindings/dist/index.js") } },
+    resolve: { alias: { "openssl-tls-wasm": join(root, "bindings/dist/index.js") } },
     worker: { format: "es" },
     build: { outDir: join(here, "dist"), emptyOutDir: true, target: "es2022" },
     ...extra,

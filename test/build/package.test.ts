@@ -22,21 +22,21 @@ describe("package.json", () => {
   });
 
   it("points every export, type and bin at a file the build made", () => {
-    const targets = [pkg.types, pkg.bin["openssl-wasm-tunnel"], ...Object.values(pkg.exports).flatMap((v) =>
+    const targets = [pkg.types, pkg.bin["openssl-tls-wasm-tunnel"], ...Object.values(pkg.exports).flatMap((v) =>
       typeof v === "string" ? [v] : Object.values(v as Record<string, string>))];
     for (const t of targets) expect(existsSync(join(root, t)), t).toBe(true);
     expect(Object.keys(pkg.exports["./tunnel"])).toEqual(["types", "node"]); // Node only
   });
 
-  it("resolves 'openssl-wasm' (self-reference) to a working module", async () => {
+  it("resolves 'openssl-tls-wasm' (self-reference) to a working module", async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e",
-      "const m = await import('openssl-wasm'); const o = await m.OpenSSL.load(); console.log(o.version)"], { cwd: root });
+      "const m = await import('openssl-tls-wasm'); const o = await m.OpenSSL.load(); console.log(o.version)"], { cwd: root });
     expect(stdout).toMatch(/^OpenSSL 3\.5\.\d+ /);
   });
 });
 
-describe("openssl-wasm-tunnel", () => {
-  const cli = join(root, pkg.bin["openssl-wasm-tunnel"]);
+describe("openssl-tls-wasm-tunnel", () => {
+  const cli = join(root, pkg.bin["openssl-tls-wasm-tunnel"]);
 
   it("refuses to start without an --allow (it is never an open proxy)", async () => {
     const r = await promisify(execFile)(process.execPath, [cli], { cwd: root }).catch((e: { code: number; stderr: string }) => e);
@@ -50,6 +50,6 @@ describe("openssl-wasm-tunnel", () => {
     proc.stdout.on("data", (d) => (out += d));
     for (let i = 0; i < 100 && !out.includes("listening"); i++) await new Promise((r) => setTimeout(r, 50));
     proc.kill("SIGTERM");
-    expect(out).toMatch(/openssl-wasm-tunnel listening on ws:\/\/127\.0\.0\.1:\d+\/<host>:<port>; allowed: 127\.0\.0\.1:4433/);
+    expect(out).toMatch(/openssl-tls-wasm-tunnel listening on ws:\/\/127\.0\.0\.1:\d+\/<host>:<port>; allowed: 127\.0\.0\.1:4433/);
   });
 });

@@ -728,7 +728,7 @@ describe("graceful close", () => {
   });
 });
 
-describe("the command (openssl-wasm-tunnel, compiled)", () => {
+describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
   const root = resolve(import.meta.dirname, "../..");
   const cli = join(root, "bindings/dist/tunnel/cli.js");
   beforeAll(() => {
@@ -790,7 +790,7 @@ describe("the command (openssl-wasm-tunnel, compiled)", () => {
     const r = await run([...allow, ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).toMatch(/^usage: openssl-wasm-tunnel/m);
+    expect(r.stderr).toMatch(/^usage: openssl-tls-wasm-tunnel/m);
   });
 
   it("takes valid flags, 0 where it means off, and --flag=value", async () => {

@@ -3,7 +3,7 @@
 import {
   CertificateVerificationError, OpenSSL, TlsSocket, TlsTruncationError, WebSocketClosedError, connectWebSocket,
   type Session, type TraceEvent,
-} from "openssl-wasm";
+} from "openssl-tls-wasm";
 import type { Command, ConnectOptions, DemoConfig, DemoEvent } from "./types";
 
 const ERROR_NAMES: Record<string, string> = {

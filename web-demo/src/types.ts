@@ -1,6 +1,6 @@
 // Messages between the page and the TLS session, which runs on the main
 // thread or in a Worker (the same code either way: src/session.ts).
-import type { CertificateSummary } from "openssl-wasm";
+import type { CertificateSummary } from "openssl-tls-wasm";
 
 export interface DemoServer {
   id: string;

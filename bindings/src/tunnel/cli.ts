@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * openssl-wasm-tunnel: the WebSocket-to-TCP relay as a command.
+ * openssl-tls-wasm-tunnel: the WebSocket-to-TCP relay as a command.
  *
- *   openssl-wasm-tunnel --listen 127.0.0.1:8080 --allow example.org:443 [--allow host:*]
+ *   openssl-tls-wasm-tunnel --listen 127.0.0.1:8080 --allow example.org:443 [--allow host:*]
  *                       [--origin http://localhost:5173] [--max-connections 64] ...
  *
  * Every numeric flag is checked here (a whole number; 0 only where it means
@@ -55,7 +55,7 @@ type LogFormat = (typeof LOG_FORMATS)[number];
 function usageText(): string {
   const row = (flag: string, text: string) => `  ${flag.padEnd(40)}${text}`;
   return [
-    "usage: openssl-wasm-tunnel --allow HOST:PORT|HOST:* [--allow ...] [options]",
+    "usage: openssl-tls-wasm-tunnel --allow HOST:PORT|HOST:* [--allow ...] [options]",
     row("--listen HOST:PORT", `where to listen (default ${DEFAULT_LISTEN}; port 0: any free port)`),
     row("--allow HOST:PORT|HOST:*", "a destination clients may reach; repeat for more; required"),
     row("--origin URL", "an Origin allowed to connect; repeat for more; default: any"),
@@ -66,7 +66,7 @@ function usageText(): string {
 }
 
 function usage(message?: string): never {
-  if (message) console.error(`openssl-wasm-tunnel: ${message}`);
+  if (message) console.error(`openssl-tls-wasm-tunnel: ${message}`);
   console.error(usageText());
   process.exit(2);
 }
@@ -151,7 +151,7 @@ function exitOnSignals(tunnel: Tunnel, drainTimeoutMs: number): void {
     }
     stopping = true;
     tunnel.close({ drainTimeoutMs }).then(() => process.exit(0), (e: Error) => {
-      console.error(`openssl-wasm-tunnel: ${e.message}`);
+      console.error(`openssl-tls-wasm-tunnel: ${e.message}`);
       process.exit(1);
     });
   };
@@ -162,7 +162,7 @@ function exitOnSignals(tunnel: Tunnel, drainTimeoutMs: number): void {
 const command = parseCommandLine(process.argv.slice(2));
 const tunnel = await createTunnel({ ...command.options, ...logging(command.log) }).catch((e: Error) => {
   if (e instanceof TypeError || e instanceof RangeError) usage(inFlagNames(e.message));
-  console.error(`openssl-wasm-tunnel: cannot listen on ${command.options.host}:${command.options.port}: ${e.message}`);
+  console.error(`openssl-tls-wasm-tunnel: cannot listen on ${command.options.host}:${command.options.port}: ${e.message}`);
   process.exit(1);
 });
 // Before saying it listens: whoever waits for that line may signal at once.
@@ -171,5 +171,5 @@ const allowed = command.options.allow.join(", ");
 if (command.log === "json") {
   console.log(JSON.stringify({ ts: new Date().toISOString(), event: "listening", url: tunnel.url, allow: command.options.allow }));
 } else {
-  console.log(`openssl-wasm-tunnel listening on ${tunnel.url}/<host>:<port>; allowed: ${allowed}`);
+  console.log(`openssl-tls-wasm-tunnel listening on ${tunnel.url}/<host>:<port>; allowed: ${allowed}`);
 }
