@@ -21,7 +21,7 @@ import { makeDemoPki } from "./pki.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
 const lib = await import(join(root, "bindings/dist/index.js"));
-const { createTunnel } = await import(join(root, "bindings/dist/tunnel/tunnel.js"));
+const { createTunnel, fromNodeSocket } = await import(join(root, "bindings/dist/node.js"));
 
 async function listen(server, host = "127.0.0.1") {
   server.listen(0, host);
@@ -62,7 +62,7 @@ async function wasmEchoServer(cert) {
   const server = net.createServer({ allowHalfOpen: true }, async (raw) => {
     raw.on("error", () => {});
     try {
-      const socket = await lib.TlsSocket.accept(lib.fromNodeSocket(raw), { context });
+      const socket = await lib.TlsSocket.accept(fromNodeSocket(raw), { context });
       const writer = socket.writable.getWriter();
       const decoder = new TextDecoder();
       let closing = false;

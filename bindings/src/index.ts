@@ -29,24 +29,27 @@ export type { PemOrDer } from "./engine/pki.js";
 export * as constants from "./generated/constants.js";
 export {
   TlsSocket,
-  TlsTruncationError,
-  TlsHandshakeError,
-  TlsTimeoutError,
-  TlsClosedError,
-  CertificateVerificationError,
   type TlsSocketOptions,
   type CloseInfo,
-  type Ending,
   type ShutdownMode,
   type ShutdownReport,
   type ShutdownStep,
   type Transport,
   type TraceEvent,
 } from "./tls-socket.js";
+export {
+  CertificateVerificationError,
+  ConnectTimeoutError,
+  TlsClosedError,
+  TlsHandshakeError,
+  TlsTimeoutError,
+  TlsTruncationError,
+  type Ending,
+} from "./errors.js";
 export { memoryPair } from "./transports/memory.js";
 export type { IterableReadableStream } from "./transports/iterable.js";
-export { fromNodeSocket, connectTcp } from "./transports/node.js";
 export {
-  fromWebSocket, connectWebSocket, WebSocketClosedError, WebSocketLimitError, type WebSocketLike, type WebSocketTransportOptions,
+  fromWebSocket, connectWebSocket, WebSocketClosedError, WebSocketLimitError,
+  type ConnectWebSocketOptions, type WebSocketConstructor, type WebSocketLike, type WebSocketTransportOptions,
 } from "./transports/websocket.js";
 export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike } from "./transports/runtimes.js";

@@ -15,7 +15,7 @@
  */
 import * as C from "./generated/constants.js";
 import type {
-  CertificateSummary, Connection, ConnectionInfo, ConnectionOptions, ProtocolMessage, Result, ShutdownState, VerifyDetail,
+  CertificateSummary, Connection, ConnectionInfo, ConnectionOptions, ProtocolMessage, Result, ShutdownState,
 } from "./engine/connection.js";
 import type { Context, ContextOptions } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
@@ -25,8 +25,11 @@ import { contextCacheOf, shareKey } from "./context-cache.js";
 import { sessionCacheOf, sessionReuse } from "./session-cache.js";
 import { iterable, type IterableReadableStream } from "./transports/iterable.js";
 import { toBytes, type Transport } from "./transports/types.js";
+import {
+  CertificateVerificationError, TlsClosedError, TlsHandshakeError, TlsTimeoutError, TlsTruncationError, type Ending,
+} from "./errors.js";
 
-export type { Transport };
+export type { Transport, Ending };
 
 export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> {
   /**
@@ -100,14 +103,6 @@ export type TraceEvent =
   | { type: "transport"; event: "eof" | "error" | "closed" | "aborted"; detail?: string }
   | { type: "closed"; ending: Ending; state: ShutdownState };
 
-/** How a connection ended (the README's table says what each side sees). */
-export type Ending =
-  | "clean"       // close_notify both ways
-  | "one-way"     // we sent ours and ended without waiting for the peer's (unidirectional, quiet), or the
-                  // peer answered it by closing the transport and shutdown({ acceptEof }) accepted that
-  | "truncated"   // the transport ended without the peer's close_notify
-  | "error";      // a fatal TLS or transport error, destroy(), a timeout or an abort
-
 export interface CloseInfo {
   ending: Ending;
   /** SSL_get_shutdown at the end. */
@@ -134,58 +129,6 @@ export interface ShutdownReport {
   ret: number;
   steps: ShutdownStep[];
   ending: Ending;
-}
-
-/** The transport ended without the peer's close_notify (SSL_R_UNEXPECTED_EOF_WHILE_READING). */
-export class TlsTruncationError extends Error {
-  override name = "TlsTruncationError";
-  constructor(options?: ErrorOptions) {
-    super("the connection was truncated: the transport ended without a TLS close_notify", options);
-  }
-}
-
-/** The handshake failed. */
-export class TlsHandshakeError extends Error {
-  override name = "TlsHandshakeError";
-}
-
-/** A limit of time ran out: `phase` says which (TlsSocketOptions.handshakeTimeout / idleTimeout). */
-export class TlsTimeoutError extends Error {
-  override name = "TlsTimeoutError";
-  constructor(readonly phase: "handshake" | "idle", readonly timeoutMs: number) {
-    super(phase === "handshake" ? `the TLS handshake did not complete within ${timeoutMs} ms`
-      : `no data moved for ${timeoutMs} ms: the connection was closed as idle`);
-  }
-}
-
-/**
- * The socket has ended (`ending` says how), so it can no longer write; or a
- * write was attempted after this side's close_notify.
- */
-export class TlsClosedError extends Error {
-  override name = "TlsClosedError";
-  constructor(readonly ending: Ending) {
-    super(`the TLS connection is closed (${ending}): nothing more can be written`);
-  }
-}
-
-/** The peer's certificate failed verification. */
-export class CertificateVerificationError extends TlsHandshakeError {
-  override name = "CertificateVerificationError";
-  /** X509_V_ERR_* code (SSL_get_verify_result). */
-  readonly verifyResult: number;
-  readonly verifyResultString: string;
-  /** Depth in the chain of the certificate that failed, and its subject. */
-  readonly depth: number;
-  readonly subject: string;
-  constructor(result: number, resultString: string, detail: VerifyDetail | undefined, options?: ErrorOptions) {
-    super(`certificate verification failed: ${resultString}` +
-      (detail ? ` (depth ${detail.depth}, ${detail.subject})` : ""), options);
-    this.verifyResult = result;
-    this.verifyResultString = resultString;
-    this.depth = detail?.depth ?? 0;
-    this.subject = detail?.subject ?? "";
-  }
 }
 
 const CHUNK = 16384;
@@ -905,16 +848,5 @@ export class TlsSocket {
    */
   async destroy(reason?: Error): Promise<void> {
     await this.#fail(reason ?? new Error("the TLS socket was destroyed"));
-  }
-
-  /**
-   * A Node Duplex over this socket (Node only), for code that wants a
-   * net.Socket-like stream: http clients, database drivers.
-   */
-  toNodeDuplex(): import("node:stream").Duplex {
-    const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
-    if (!getBuiltin) throw new TypeError("toNodeDuplex() needs Node's stream module (Node >= 20.16)");
-    const { Duplex } = getBuiltin("node:stream") as typeof import("node:stream");
-    return Duplex.fromWeb({ readable: this.readable, writable: this.writable } as never);
   }
 }

@@ -8,9 +8,9 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  OpenSSL, TlsSocket, TlsTruncationError, connectTcp, fromNodeSocket,
-  type Context, type ProtocolVersion, type ShutdownReport, type TlsSocketOptions,
+  OpenSSL, TlsSocket, TlsTruncationError, type Context, type ProtocolVersion, type ShutdownReport, type TlsSocketOptions,
 } from "../../bindings/src/index.js";
+import { connectTcp, fromNodeSocket } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { identityFiles, killAllPeers } from "../helpers/peers.js";
 import { readAll, readBytes } from "../helpers/streams.js";

@@ -4,7 +4,10 @@
 // is user_canceled followed by close_notify (openssl#25254, our patch 0002),
 // and its opt-in truncation detection.
 import { describe, expect, it } from "vitest";
-import { TlsSocket, connectTcp, type Session, type TraceEvent } from "../../bindings/src/index.js";
+import {
+  TlsSocket, type Session, type TraceEvent,
+} from "../../bindings/src/index.js";
+import { connectTcp } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { payload, sha256, startTlsPeer } from "../helpers/tls-peers.js";
 import { VERSIONS, closeModes, link, setup, steps, type Role } from "./close-modes.js";

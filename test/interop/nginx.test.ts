@@ -8,7 +8,10 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OpenSSL, TlsSocket, TlsTruncationError, connectTcp } from "../../bindings/src/index.js";
+import {
+  OpenSSL, TlsSocket, TlsTruncationError,
+} from "../../bindings/src/index.js";
+import { connectTcp } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { freePort, identityFiles, startPeer, type Peer } from "../helpers/peers.js";
 

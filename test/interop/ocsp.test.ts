@@ -10,8 +10,9 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  CertificateVerificationError, constants as C, OpenSSL, TlsSocket, connectTcp, fromNodeSocket, memoryPair,
+  CertificateVerificationError, constants as C, OpenSSL, TlsSocket, memoryPair,
 } from "../../bindings/src/index.js";
+import { connectTcp, fromNodeSocket } from "../../bindings/src/node.js";
 import { freePort, killAllPeers, startPeer } from "../helpers/peers.js";
 import { makeDemoPki } from "../../web-demo/pki.mjs";
 

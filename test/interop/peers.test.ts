@@ -8,9 +8,9 @@ import * as net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
-  OpenSSL, TlsSocket, TlsTruncationError, connectTcp, connectWebSocket, fromNodeSocket,
-  type ProtocolVersion, type Transport,
+  OpenSSL, TlsSocket, TlsTruncationError, connectWebSocket, type ProtocolVersion, type Transport,
 } from "../../bindings/src/index.js";
+import { connectTcp, fromNodeSocket } from "../../bindings/src/node.js";
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { freePort, identityFiles, killAllPeers, startPeer, stdoutIncludes, type Peer } from "../helpers/peers.js";

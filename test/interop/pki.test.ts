@@ -5,8 +5,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  CertificateVerificationError, constants as C, OpenSSL, TlsSocket, connectTcp, type TlsSocketOptions,
+  CertificateVerificationError, constants as C, OpenSSL, TlsSocket, type TlsSocketOptions,
 } from "../../bindings/src/index.js";
+import { connectTcp } from "../../bindings/src/node.js";
 import { freePort, killAllPeers, startPeer } from "../helpers/peers.js";
 import { makeDemoPki } from "../../web-demo/pki.mjs";
 

@@ -9,7 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { beforeAll, describe, expect, it } from "vitest";
-import { constants as C, OpenSSL, OpenSSLError, TlsSocket, connectTcp, fromNodeSocket } from "../../bindings/src/index.js";
+import {
+  constants as C, OpenSSL, OpenSSLError, TlsSocket,
+} from "../../bindings/src/index.js";
+import { connectTcp, fromNodeSocket } from "../../bindings/src/node.js";
 import { Pair, SERVER_NAME, expectResult, identity } from "../helpers/harness.js";
 import { selfSigned, type KeyType } from "../helpers/pki.js";
 

@@ -20,7 +20,10 @@ import * as crypto from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectTcp, TlsSocket } from "../../bindings/src/index.js";
+import {
+  TlsSocket,
+} from "../../bindings/src/index.js";
+import { connectTcp } from "../../bindings/src/node.js";
 import { defaultWasmURL } from "../../bindings/src/engine/load.js";
 import { loadHarness, type Harness } from "../helpers/crypto-harness.js";
 import { identity, SERVER_NAME } from "../helpers/harness.js";

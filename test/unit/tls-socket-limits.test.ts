@@ -8,9 +8,9 @@ import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import {
-  OpenSSL, TlsClosedError, TlsSocket, TlsTimeoutError, TlsTruncationError, WebSocketClosedError, WebSocketLimitError,
-  connectWebSocket, fromNodeSocket, fromWebSocket, memoryPair, type Transport, type WebSocketLike,
+  OpenSSL, TlsClosedError, TlsSocket, TlsTimeoutError, TlsTruncationError, WebSocketClosedError, WebSocketLimitError, connectWebSocket, fromWebSocket, memoryPair, type Transport, type WebSocketLike,
 } from "../../bindings/src/index.js";
+import { fromNodeSocket } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 
 const id = identity();

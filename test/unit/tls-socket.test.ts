@@ -5,8 +5,9 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CertificateVerificationError, OpenSSL, TlsSocket, TlsTruncationError, connectTcp, fromNodeSocket, memoryPair,
+  CertificateVerificationError, OpenSSL, TlsSocket, TlsTruncationError, memoryPair,
 } from "../../bindings/src/index.js";
+import { connectTcp, fromNodeSocket, toNodeDuplex } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { selfSigned } from "../helpers/pki.js";
 
@@ -345,11 +346,11 @@ describe("TlsSocket against Node's tls over TCP (native OpenSSL as the peer)", (
     half.close();
   });
 
-  it("works as a Node Duplex (toNodeDuplex) for Node code", async () => {
+  it("toNodeDuplex(socket) from openssl-tls-wasm/node: a Node Duplex that echoes and ends clean", async () => {
     const socket = await TlsSocket.connect(await connectTcp("127.0.0.1", port), {
       openssl: ossl, ca: id.certPem, servername: SERVER_NAME,
     });
-    const duplex = socket.toNodeDuplex();
+    const duplex = toNodeDuplex(socket);
     duplex.end("via duplex");
     let got = "";
     for await (const chunk of duplex) got += chunk;

@@ -9,6 +9,7 @@
  */
 import createOpenSSLModule, { type EmscriptenModule } from "../../../wasm/dist/openssl.mjs";
 import { bindFFI, type FFI } from "../generated/ffi.js";
+import { readUrl } from "./read-url.js";
 
 export type { EmscriptenModule };
 
@@ -43,14 +44,7 @@ async function compile(source: WasmSource): Promise<WebAssembly.Module> {
     return WebAssembly.compile(await source.arrayBuffer());
   }
   const url = source instanceof URL ? source : new URL(source, defaultWasmURL());
-  if (url.protocol === "file:") {
-    // Node, Deno and Bun all provide node:fs; browsers never see file: URLs here.
-    const { readFile } = await import("node:fs/promises");
-    return WebAssembly.compile(await readFile(url));
-  }
-  const response = await fetch(url);
-  if (!response.ok) throw new WasmLoadError(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}`);
-  return WebAssembly.compile(await response.arrayBuffer());
+  return WebAssembly.compile(await readUrl(url, (message) => new WasmLoadError(message)) as BufferSource);
 }
 
 /** Instantiates a fresh copy of the module (each call gets its own heap). */

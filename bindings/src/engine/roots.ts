@@ -5,6 +5,7 @@
  * Fetched once when first needed (loadDefaultRoots), split into DER
  * certificates, parsed into each context that uses `ca: "default"`.
  */
+import { readUrl } from "./read-url.js";
 
 export interface RootStoreInfo {
   source: string;
@@ -27,14 +28,8 @@ let loading: Promise<RootStore> | undefined;
 
 const rootsURL = (file: string) => new URL(`../../../wasm/dist/${file}`, import.meta.url);
 
-async function fetchBytes(url: URL): Promise<Uint8Array> {
-  if (url.protocol === "file:") {
-    const { readFile } = await import("node:fs/promises");
-    return new Uint8Array(await readFile(url));
-  }
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`cannot load the default root store from ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+function fetchBytes(url: URL): Promise<Uint8Array> {
+  return readUrl(url, (message) => new Error(`cannot load the default root store: ${message}`));
 }
 
 /** Splits concatenated DER certificates (each an ASN.1 SEQUENCE). */

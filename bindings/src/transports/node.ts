@@ -5,8 +5,9 @@
  * otherwise Node ends our side as soon as the peer's FIN arrives, before
  * TLS has had its say. connectTcp() creates one that does.
  */
+import { ConnectTimeoutError } from "../errors.js";
 import { iterable } from "./iterable.js";
-import type { Transport } from "./types.js";
+import { connectTimeout, type Transport } from "./types.js";
 
 /** The subset of net.Socket used here. */
 export interface NodeSocketLike {
@@ -74,13 +75,41 @@ export function fromNodeSocket(socket: NodeSocketLike): Transport {
   return { readable: iterable(readable), writable };
 }
 
+export interface ConnectTcpOptions {
+  /** Aborting it while the connection opens destroys the socket and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds the connection may take to open (default 30000; 0: no limit): then ConnectTimeoutError. */
+  timeout?: number;
+}
+
 /** Opens a TCP connection (Node's net, half-open allowed) and returns it as a Transport. */
-export async function connectTcp(host: string, port: number): Promise<Transport> {
+export async function connectTcp(host: string, port: number, options: ConnectTcpOptions = {}): Promise<Transport> {
+  if (typeof host !== "string" || host === "") throw new TypeError("connectTcp: host must be a non-empty string");
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`connectTcp: port must be an integer in 1..65535, got ${String(port)}`);
+  const timeoutMs = connectTimeout(options.timeout);
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+  signal?.throwIfAborted();
   const net = await import("node:net");
   const socket = net.connect({ host, port, allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (error?: unknown) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.off("connect", onConnect);
+      socket.off("error", onError);
+      if (error === undefined) return resolve();
+      socket.destroy();
+      reject(error);
+    };
+    const onConnect = () => settle();
+    const onError = (e: Error) => settle(e);
+    const onAbort = () => settle(signal!.reason);
+    socket.once("connect", onConnect);
+    socket.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs > 0) timer = setTimeout(() => settle(new ConnectTimeoutError(timeoutMs)), timeoutMs);
   });
   return fromNodeSocket(socket);
 }

@@ -17,3 +17,13 @@ export function toBytes(chunk: unknown): Uint8Array {
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new TypeError(`transport delivered ${chunk === null ? "null" : typeof chunk} instead of bytes`);
 }
+
+/** The default for a transport's `timeout` option: how long opening may take. */
+export const DEFAULT_CONNECT_TIMEOUT = 30_000;
+
+/** Checks a transport's `timeout` option (milliseconds; 0: none). */
+export function connectTimeout(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_CONNECT_TIMEOUT;
+  if (Number.isSafeInteger(value) && value >= 0) return value;
+  throw new RangeError(`timeout must be a non-negative integer number of milliseconds (0: none), got ${String(value)}`);
+}

@@ -12,8 +12,9 @@
  * be paused, so a peer can send faster than TLS consumes), errors the
  * readable with WebSocketLimitError and closes the WebSocket (1009).
  */
+import { ConnectTimeoutError } from "../errors.js";
 import { iterable } from "./iterable.js";
-import type { Transport } from "./types.js";
+import { connectTimeout, type Transport } from "./types.js";
 
 /** The subset of the WebSocket API used here. */
 export interface WebSocketLike {
@@ -33,6 +34,10 @@ export interface WebSocketTransportOptions {
   maxMessageBytes?: number;
   /** Most bytes received and not yet read (default 64 MiB). */
   maxBufferedBytes?: number;
+  /** Aborting it while the WebSocket opens closes it and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds the opening may take (default 30000; 0: no limit): then ConnectTimeoutError. */
+  timeout?: number;
 }
 
 /** The peer broke a limit of WebSocketTransportOptions; the WebSocket was closed with 1009. */
@@ -67,16 +72,41 @@ function limit(name: string, value: number | undefined, fallback: number): numbe
   throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
 }
 
-function waitOpen(ws: WebSocketLike, closedError: (e: { code: number; reason: string }) => WebSocketClosedError): Promise<void> {
+/**
+ * Resolves once the WebSocket is open. Rejects with the close, the signal's
+ * reason, or a ConnectTimeoutError after `timeoutMs` (0: none); on abort or
+ * timeout the WebSocket is closed.
+ */
+function waitOpen(
+  ws: WebSocketLike, closedError: (e: { code: number; reason: string }) => WebSocketClosedError,
+  signal: AbortSignal | undefined, timeoutMs: number,
+): Promise<void> {
   if (ws.readyState === OPEN) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    ws.addEventListener("open", () => resolve());
-    ws.addEventListener("close", (e: { code: number; reason: string }) => reject(closedError(e)));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (error?: unknown) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if (error === undefined) return resolve();
+      reject(error);
+    };
+    const giveUp = (error: unknown) => {
+      settle(error);
+      ws.close(1000);
+    };
+    const onAbort = () => giveUp(signal!.reason);
+    if (signal?.aborted) return giveUp(signal.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs > 0) timer = setTimeout(() => giveUp(new ConnectTimeoutError(timeoutMs)), timeoutMs);
+    ws.addEventListener("open", () => settle());
+    ws.addEventListener("close", (e: { code: number; reason: string }) => settle(closedError(e)));
   });
 }
 
 /** Wraps an open (or opening) WebSocket. */
 export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTransportOptions = {}): Promise<Transport> {
+  const timeoutMs = connectTimeout(options.timeout);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
   const maxMessage = limit("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE);
   const maxBuffered = limit("maxBufferedBytes", options.maxBufferedBytes, DEFAULT_MAX_BUFFERED);
   ws.binaryType = "arraybuffer";
@@ -139,7 +169,7 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
       resolve(error);
     });
   });
-  await waitOpen(ws, closedError);
+  await waitOpen(ws, closedError, options.signal, timeoutMs);
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
       if (ws.readyState !== OPEN) throw (await Promise.race([closed, Promise.resolve(null)])) ?? new Error("the WebSocket is closed");
@@ -159,22 +189,29 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
   return { readable: iterable(readable), writable };
 }
 
-type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { maxPayload?: number }) => WebSocketLike;
+/** A WebSocket constructor: the standard one, or the `ws` package's (which takes a third options argument). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { maxPayload?: number }) => WebSocketLike;
 
-/**
- * Opens a WebSocket to `url` (the global WebSocket, or the one given, e.g.
- * the `ws` package's in Node 20) and wraps it. A given constructor also gets
- * `{ maxPayload: maxMessageBytes }`, so the `ws` package refuses an oversized
- * message before buffering it (close 1009).
- */
-export async function connectWebSocket(
-  url: string | URL,
-  options: WebSocketTransportOptions & { WebSocket?: WebSocketConstructor; protocols?: string | string[] } = {},
-): Promise<Transport> {
-  const { WebSocket: given, protocols, ...limits } = options;
+export interface ConnectWebSocketOptions extends WebSocketTransportOptions {
+  /**
+   * The WebSocket class to use. Default: the global WebSocket (browsers,
+   * workers, Deno, Bun, workerd, Node >= 22); in Node without one, the `ws`
+   * package. A given constructor also gets `{ maxPayload: maxMessageBytes }`,
+   * so the `ws` package refuses an oversized message before buffering it (close 1009).
+   */
+  WebSocket?: WebSocketConstructor;
+  /** WebSocket subprotocols to offer. */
+  protocols?: string | string[];
+}
+
+/** Opens a WebSocket to `url` and wraps it; resolves once it is open. */
+export async function connectWebSocket(url: string | URL, options: ConnectWebSocketOptions = {}): Promise<Transport> {
+  const { WebSocket: given, protocols, ...rest } = options;
   const Ctor = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (!Ctor) throw new TypeError("no WebSocket implementation: pass options.WebSocket (in Node 20, the `ws` package's)");
-  const maxPayload = limit("maxMessageBytes", limits.maxMessageBytes, DEFAULT_MAX_MESSAGE);
+  if (!Ctor) throw new TypeError("no WebSocket implementation: pass options.WebSocket (this runtime has no global WebSocket)");
+  const maxPayload = limit("maxMessageBytes", rest.maxMessageBytes, DEFAULT_MAX_MESSAGE);
+  connectTimeout(rest.timeout); // checked before anything opens
+  rest.signal?.throwIfAborted();
   const ws = given ? new Ctor(String(url), protocols, { maxPayload }) : new Ctor(String(url), protocols);
-  return fromWebSocket(ws, limits);
+  return fromWebSocket(ws, rest);
 }
