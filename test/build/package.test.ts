@@ -106,6 +106,13 @@ describe("openssl-tls-wasm-tunnel", () => {
     expect((r as { stderr: string }).stderr).toMatch(/at least one --allow is required/);
   });
 
+  it("--help: the usage on stdout, nothing on stderr, exit 0", async () => {
+    const r = await promisify(execFile)(process.execPath, [cli, "--help"], { cwd: root });
+    expect(r.stdout).toMatch(/^usage: openssl-tls-wasm-tunnel --allow HOST:PORT\|HOST:\* /);
+    expect(r.stdout).toMatch(/^  --max-connections N +live tunnels in total \(default 64\)$/m);
+    expect(r.stderr).toBe("");
+  });
+
   it("listens and says what it allows", async () => {
     const proc = spawn(process.execPath, [cli, "--listen", "127.0.0.1:0", "--allow", "127.0.0.1:4433"]);
     let out = "";

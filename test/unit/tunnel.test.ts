@@ -739,11 +739,11 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     if (built < newest) throw new Error("bindings/dist/tunnel is older than its sources: run `npx tsc -p .` (or make) first");
   });
 
-  /** Runs the command to completion: exit code and stderr. */
-  function run(args: string[]): Promise<{ code: number; stderr: string }> {
+  /** Runs the command to completion: exit code, stdout and stderr. */
+  function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((done) => {
-      execFile(process.execPath, [cli, ...args], { timeout: 10_000 }, (e, _stdout, stderr) =>
-        done({ code: e ? ((e as { code?: number }).code ?? -1) : 0, stderr }));
+      execFile(process.execPath, [cli, ...args], { timeout: 10_000 }, (e, stdout, stderr) =>
+        done({ code: e ? ((e as { code?: number }).code ?? -1) : 0, stdout, stderr }));
     });
   }
 
@@ -764,38 +764,111 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
   }
 
   const allow = ["--allow", "127.0.0.1:1"];
-  it.each([
-    [["--max-connections", "x"], /--max-connections wants a whole number, at least 1, got "x"/],
-    [["--max-connections", "0"], /--max-connections wants a whole number, at least 1, got "0"/],
-    [["--max-connections", "-1"], /--max-connections wants/],
-    [["--max-connections", "1.5"], /--max-connections wants/],
-    [["--max-connections", "1e3"], /--max-connections wants/],
-    [["--max-connections", ""], /--max-connections wants/],
-    [["--max-connections"], /--max-connections needs a value/],
-    [["--idle-timeout", "x"], /--idle-timeout wants a whole number of seconds, 0 \(never\) or more, got "x"/],
-    [["--idle-timeout", "99999999"], /--idle-timeout is at most 2147483 seconds/],
-    [["--upgrade-timeout", "0"], /--upgrade-timeout wants a whole number of seconds, at least 1/],
-    [["--drain-timeout=soon"], /--drain-timeout wants a whole number of seconds, 0 \(close at once\) or more, got "soon"/],
-    [["--max-frame", "0x10"], /--max-frame wants/],
-    [["--bandwidth", "-1"], /--bandwidth wants a whole number, 0 \(unlimited\) or more/],
-    [["--max-pending", "NaN"], /--max-pending wants/],
-    [["--max-pending-per-client", "0"], /--max-pending-per-client wants/],
-    [["--max-connections-per-client", " 5"], /--max-connections-per-client wants/],
-    [["--high-water-mark", "100", "--max-buffered", "10"], /--max-buffered must be an integer from 100/],
-    [["--listen", "nowhere"], /--listen wants HOST:PORT/],
-    [["--listen", "127.0.0.1:70000"], /--listen wants HOST:PORT \(port 0-65535\)/],
-    [["--log", "xml"], /--log wants text, json or none/],
-    [["--bogus"], /unknown argument --bogus/],
-  ])("%j: a usage error, exit 2", async (args, message) => {
-    const r = await run([...allow, ...args]);
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  /** Every numeric flag: what 0 means where it is allowed (null: refused), and whether it counts seconds. */
+  const numericFlags: [flag: string, zero: string | null, seconds: boolean][] = [
+    ["--max-connections", null, false],
+    ["--max-connections-per-client", null, false],
+    ["--max-pending", null, false],
+    ["--max-pending-per-client", null, false],
+    ["--upgrade-timeout", null, true],
+    ["--idle-timeout", "never", true],
+    ["--max-frame", null, false],
+    ["--bandwidth", "unlimited", false],
+    ["--high-water-mark", null, false],
+    ["--max-buffered", null, false],
+    ["--drain-timeout", "close at once", true],
+  ];
+  /** The refusal of `value` for a numeric flag, the whole line. */
+  const wants = (flag: string, zero: string | null, seconds: boolean, value: string) => new RegExp(
+    `^${escape(flag)} wants a whole number${seconds ? " of seconds" : ""}, ${zero ? escape(`0 (${zero}) or more`) : "at least 1"}, ` +
+    `got ${escape(JSON.stringify(value))}$`);
+  const listenWants = (value: string) => new RegExp(`^--listen wants HOST:PORT \\(IPv6 in brackets, port 0-65535\\), got ${escape(JSON.stringify(value))}$`);
+  const refusals: [args: string[], message: RegExp][] = [
+    // Each numeric flag: not a number, negative (as its own argument and after "="), a fraction, 0 where 0 means nothing, seconds past setTimeout
+    ...numericFlags.flatMap(([flag, zero, seconds]): [string[], RegExp][] => [
+      [[...allow, flag, "x"], wants(flag, zero, seconds, "x")],
+      [[...allow, flag, "-1"], wants(flag, zero, seconds, "-1")],
+      [[...allow, `${flag}=-1`], wants(flag, zero, seconds, "-1")],
+      [[...allow, flag, "1.5"], wants(flag, zero, seconds, "1.5")],
+      ...(zero ? [] : [[[...allow, flag, "0"], wants(flag, zero, seconds, "0")] as [string[], RegExp]]),
+      ...(seconds ? [[[...allow, flag, "2147484"], new RegExp(`^${flag} is at most 2147483 seconds, got 2147484$`)] as [string[], RegExp]] : []),
+    ]),
+    // What Number() would take
+    [[...allow, "--max-connections", ""], wants("--max-connections", null, false, "")],
+    [[...allow, "--max-connections", "1e3"], wants("--max-connections", null, false, "1e3")],
+    [[...allow, "--max-frame", "0x10"], wants("--max-frame", null, false, "0x10")],
+    [[...allow, "--max-pending", "NaN"], wants("--max-pending", null, false, "NaN")],
+    [[...allow, "--max-connections-per-client", " 5"], wants("--max-connections-per-client", null, false, " 5")],
+    [[...allow, "--max-frame", "9007199254740992"], /^--max-frame is at most 9007199254740991, got 9007199254740992$/],
+    // createTunnel's own check, in the command's flag names
+    [[...allow, "--high-water-mark", "100", "--max-buffered", "10"], /^--max-buffered must be an integer from 100 to 9007199254740991, got 10$/],
+    // Unknown flags, missing values, a value for --help
+    [[...allow, "--bogus"], /^unknown flag --bogus$/],
+    [[...allow, "--bogus=1"], /^unknown flag --bogus$/],
+    [[...allow, "-x"], /^unknown flag -x$/],
+    [[...allow, "--max-connections"], /^--max-connections needs a value$/],
+    [[...allow, "--listen"], /^--listen needs a value$/],
+    [[...allow, "--allow"], /^--allow needs a value$/],
+    [[...allow, "--log"], /^--log needs a value$/],
+    [[...allow, "--max-connections", "--idle-timeout", "5"], /^--max-connections needs a value, got the flag --idle-timeout$/],
+    [[...allow, "--help=yes"], /^--help takes no value$/],
+    // Positional arguments
+    [[...allow, "stray"], /^unexpected argument "stray" after --allow 127\.0\.0\.1:1: one value per flag \(repeat the flag for more\)$/],
+    [[...allow, "--", "stray"], /^unexpected argument "stray": every value follows its flag$/],
+    [[...allow, "--help", "stray"], /^unexpected argument "stray": --help takes no value$/],
+    // A single-value flag twice
+    [[...allow, "--listen", "127.0.0.1:0", "--listen", "127.0.0.1:1"], /^--listen is given twice \("127\.0\.0\.1:0", then "127\.0\.0\.1:1"\); it takes one value$/],
+    [[...allow, "--max-connections", "5", "--max-connections=6"], /^--max-connections is given twice \("5", then "6"\); it takes one value$/],
+    [[...allow, "--log", "json", "--log", "json"], /^--log is given twice \("json", then "json"\); it takes one value$/],
+    // --listen without a port, with a bad port, IPv6 without brackets
+    ...["nowhere", "127.0.0.1", "127.0.0.1:", ":8080", "127.0.0.1:70000", "127.0.0.1:http", "::1"].map((value): [string[], RegExp] =>
+      [[...allow, "--listen", value], listenWants(value)]),
+    // --allow: none, malformed, port out of range
+    [[], /^at least one --allow is required: the tunnel reaches nothing else$/],
+    ...["example.org", "", "exa mple.org:443", "http://example.org:443", "[::1]", "::1:443"].map((value): [string[], RegExp] =>
+      [[...allow, "--allow", value], new RegExp(`^--allow wants host:port or host:\\* \\(.*\\), got ${escape(JSON.stringify(value))}$`)]),
+    ...["example.org:0", "example.org:65536"].map((value): [string[], RegExp] =>
+      [[...allow, "--allow", value], new RegExp(`^--allow wants a port from 1 to 65535 or \\*, got ${escape(JSON.stringify(value))}$`)]),
+    [[...allow, "--log", "xml"], /^--log wants text, json or none, got "xml"$/],
+  ];
+  it.each(refusals)("refuses %j: exit 2, nothing on stdout, one line on stderr matching %s, then the usage", async (args, message) => {
+    const r = await run(args);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr).toMatch(/^usage: openssl-tls-wasm-tunnel/m);
+    expect(r.stdout).toBe("");
+    const [first, ...rest] = r.stderr.split("\n");
+    expect(first).toMatch(/^openssl-tls-wasm-tunnel: /);
+    expect(first!.slice("openssl-tls-wasm-tunnel: ".length)).toMatch(message);
+    expect(rest.join("\n")).toMatch(/^usage: openssl-tls-wasm-tunnel --allow /);
   });
 
-  it("takes valid flags, 0 where it means off, and --flag=value", async () => {
-    const { proc, exited } = await startCommand([`--allow=127.0.0.1:${echoPort}`, "--idle-timeout", "0", "--bandwidth", "0", "--drain-timeout", "0",
-      "--max-connections", "5", "--max-frame", "65536", "--upgrade-timeout", "3", "--high-water-mark", "65536", "--max-buffered", "262144"]);
+  it.each([[["--help"]], [["-h"]], [["--listen", "127.0.0.1:0", "--help"]]])(
+    "%j: the usage on stdout, every flag with its default and what 0 means, exit 0, even without --allow", async (args) => {
+      const r = await run(args);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toMatch(/^usage: openssl-tls-wasm-tunnel --allow /);
+      for (const flag of ["--listen HOST:PORT", "--allow HOST:PORT|HOST:*", "--origin URL", "--log text|json|none", "-h, --help"]) {
+        expect(r.stdout).toMatch(new RegExp(`^  ${escape(flag)} +\\S`, "m"));
+      }
+      for (const [flag, zero, seconds] of numericFlags) {
+        const unit = seconds ? "SECONDS" : "(N|BYTES|BYTES/S)";
+        expect(r.stdout).toMatch(new RegExp(`^  ${flag} ${unit} +.*\\(default [^;)]+${zero ? escape(`; 0: ${zero}`) : ""}\\)$`, "m"));
+      }
+    });
+
+  it("takes valid flags, 0 where it means off, --flag=value, and --allow and --origin repeated", async () => {
+    const { proc, lines, url, exited } = await startCommand([`--allow=127.0.0.1:${echoPort}`, "--allow", "example.org:*", "--idle-timeout", "0",
+      "--bandwidth", "0", "--drain-timeout", "0", "--max-connections", "5", "--max-connections-per-client", "2", "--max-pending", "9",
+      "--max-pending-per-client", "3", "--max-frame", "65536", "--upgrade-timeout", "3", "--high-water-mark", "65536", "--max-buffered", "262144",
+      "--origin", "http://a.test", "--origin=http://b.test"]);
+    expect(lines.find((l) => l.event === "listening")!.allow).toEqual([`127.0.0.1:${echoPort}`, "example.org:*"]);
+    const echo = (origin: string) => wsSession(`${url}/127.0.0.1:${echoPort}`, (ws) => {
+      ws.once("message", () => ws.close(1000));
+      ws.send(Buffer.from("hi"));
+    }, { Origin: origin });
+    for (const origin of ["http://a.test", "http://b.test"]) expect((await echo(origin)).data.toString(), origin).toBe("hi");
+    expect(await echo("http://c.test")).toMatchObject({ code: 1008, reason: 'origin not allowed: "http://c.test"' });
     proc.kill("SIGTERM");
     expect(await exited).toBe(0);
   });

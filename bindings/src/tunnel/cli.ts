@@ -5,15 +5,26 @@
  *   openssl-tls-wasm-tunnel --listen 127.0.0.1:8080 --allow example.org:443 [--allow host:*]
  *                       [--origin http://localhost:5173] [--max-connections 64] ...
  *
+ * Flags go through util.parseArgs, strict and without positionals. An
+ * unknown flag, a missing value, a positional argument, a value for --help,
+ * or a single-value flag given twice (parseArgs would keep the last) is
+ * refused in one line naming the flag (parseArgs' own messages can take
+ * three lines, or name no flag). `--allow` and `--origin` repeat.
+ *
  * Every numeric flag is checked here (a whole number; 0 only where it means
- * "off"): Number("x") is NaN, and a NaN limit compares false and so switches
- * the limit off. `--help` lists every flag with its default.
+ * "off"; seconds within setTimeout's limit): Number("x") is NaN, and a NaN
+ * limit compares false and so switches the limit off. `--help` prints every
+ * flag with its default on stdout, exit 0.
  *
  * SIGTERM or SIGINT: drain (stop taking tunnels, /healthz 503, live tunnels
  * go on for up to --drain-timeout, then close 1001), exit 0. A second
- * signal closes everything at once. Exit 1: cannot listen; 2: bad usage.
+ * signal closes everything at once. Exit 1: cannot listen; 2: bad usage
+ * (the reason, then the usage, on stderr).
  */
-import { createTunnel, TUNNEL_DEFAULTS, type Tunnel, type TunnelOptions } from "./tunnel.js";
+import { parseArgs } from "node:util";
+import { parseAllowRule } from "./destination.js";
+import { TUNNEL_DEFAULTS } from "./options.js";
+import type { Tunnel, TunnelOptions } from "./tunnel.js";
 
 /** setTimeout's limit in seconds (2^31 - 1 ms): a longer timeout would fire at once. */
 const MAX_SECONDS = Math.floor(2_147_483_647 / 1000);
@@ -52,16 +63,27 @@ const NUMERIC_FLAGS: Record<string, NumericFlag> = {
 const LOG_FORMATS = ["text", "json", "none"] as const;
 type LogFormat = (typeof LOG_FORMATS)[number];
 
+/** The flags as util.parseArgs takes them; the values stay strings until checked below. */
+const OPTIONS: Record<string, { type: "string" | "boolean"; multiple?: true; short?: string }> = {
+  listen: { type: "string" },
+  allow: { type: "string", multiple: true },
+  origin: { type: "string", multiple: true },
+  log: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag.slice(2), { type: "string" as const }])),
+};
+
 function usageText(): string {
   const row = (flag: string, text: string) => `  ${flag.padEnd(40)}${text}`;
   return [
     "usage: openssl-tls-wasm-tunnel --allow HOST:PORT|HOST:* [--allow ...] [options]",
-    row("--listen HOST:PORT", `where to listen (default ${DEFAULT_LISTEN}; port 0: any free port)`),
+    row("--listen HOST:PORT", `where to listen (default ${DEFAULT_LISTEN}; IPv6 in brackets; port 0: any free port)`),
     row("--allow HOST:PORT|HOST:*", "a destination clients may reach; repeat for more; required"),
     row("--origin URL", "an Origin allowed to connect; repeat for more; default: any"),
     ...Object.entries(NUMERIC_FLAGS).map(([flag, f]) =>
       row(`${flag} ${f.unit}`, `${f.help} (default ${f.default}${f.zero ? `; 0: ${f.zero}` : ""})`)),
     row("--log text|json|none", "events on stdout: text lines, one JSON object per line, or none (default text)"),
+    row("-h, --help", "this text"),
   ].join("\n");
 }
 
@@ -75,11 +97,79 @@ function usage(message?: string): never {
 function parseNumber(flag: string, spec: NumericFlag, text: string): number {
   const range = spec.zero ? `0 (${spec.zero}) or more` : "at least 1";
   const what = spec.unit === "SECONDS" ? "a whole number of seconds" : "a whole number";
-  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || (n === 0 && !spec.zero)) usage(`${flag} wants ${what}, ${range}, got ${JSON.stringify(text)}`);
-  if (spec.unit !== "SECONDS") return n;
-  if (n > MAX_SECONDS) usage(`${flag} is at most ${MAX_SECONDS} seconds, got ${text}`);
-  return n * 1000;
+  // Digits only: Number() would also take "", " 5", "1e3", "0x10" and "Infinity".
+  if (!/^\d+$/.test(text) || (Number(text) === 0 && !spec.zero)) usage(`${flag} wants ${what}, ${range}, got ${JSON.stringify(text)}`);
+  const n = Number(text);
+  if (spec.unit === "SECONDS") {
+    if (n > MAX_SECONDS) usage(`${flag} is at most ${MAX_SECONDS} seconds, got ${text}`);
+    return n * 1000;
+  }
+  if (!Number.isSafeInteger(n)) usage(`${flag} is at most ${Number.MAX_SAFE_INTEGER}, got ${text}`);
+  return n;
+}
+
+/**
+ * Why strict parseArgs refused `args`, in one line naming the flag: the
+ * first token it would refuse, found by a lenient pass over the same
+ * arguments (the error itself carries only a message, up to three lines).
+ */
+function whyRefused(args: readonly string[]): string | undefined {
+  const { tokens } = parseArgs({ args: [...args], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  let previous: (typeof tokens)[number] | undefined;
+  for (const t of tokens) {
+    if (t.kind === "positional") {
+      const value = JSON.stringify(t.value);
+      if (previous?.kind !== "option") return `unexpected argument ${value}: every value follows its flag`;
+      if (previous.value === undefined) return `unexpected argument ${value}: ${previous.rawName} takes no value`;
+      return `unexpected argument ${value} after ${previous.rawName} ${previous.value}: one value per flag (repeat the flag for more)`;
+    }
+    if (t.kind === "option") {
+      const config = Object.hasOwn(OPTIONS, t.name) ? OPTIONS[t.name] : undefined;
+      if (!config) return `unknown flag ${t.rawName}`;
+      if (config.type === "boolean" && t.value !== undefined) return `${t.rawName} takes no value`;
+      if (config.type === "string" && t.value === undefined) return `${t.rawName} needs a value`;
+      if (config.type === "string" && !t.inlineValue && t.value!.startsWith("-")) {
+        // Strict parseArgs takes "--max-connections -1" for a forgotten
+        // value; a negative number is refused as the number it is.
+        const numeric = NUMERIC_FLAGS[t.rawName];
+        if (numeric && /^-\d/.test(t.value!)) parseNumber(t.rawName, numeric, t.value!);
+        return `${t.rawName} needs a value, got the flag ${t.value}`;
+      }
+    }
+    previous = t;
+  }
+  return undefined;
+}
+
+/** parseArgs' values for OPTIONS: lists for --allow and --origin, a string for each other flag given. */
+interface Flags {
+  allow?: string[];
+  origin?: string[];
+  help?: boolean;
+  listen?: string;
+  log?: string;
+  /** The numeric flags, by name without "--". */
+  [numeric: string]: string | string[] | boolean | undefined;
+}
+
+/** parseArgs (strict, no positionals), its refusals in one line, and a single-value flag given twice refused. */
+function parseFlags(args: readonly string[]): Flags {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: OPTIONS, strict: true, allowPositionals: false, tokens: true });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) throw e;
+    usage(whyRefused(args) ?? (e as Error).message.split("\n")[0]);
+  }
+  const given = new Map<string, string>();
+  for (const t of parsed.tokens) {
+    if (t.kind !== "option" || t.value === undefined || OPTIONS[t.name]!.type !== "string" || OPTIONS[t.name]!.multiple) continue;
+    const first = given.get(t.name);
+    if (first !== undefined) usage(`${t.rawName} is given twice (${JSON.stringify(first)}, then ${JSON.stringify(t.value)}); it takes one value`);
+    given.set(t.name, t.value);
+  }
+  return parsed.values as Flags;
 }
 
 interface CommandLine {
@@ -88,38 +178,40 @@ interface CommandLine {
   log: LogFormat;
 }
 
+/** HOST:PORT, an IPv6 host in brackets: "::1" would otherwise read as host ":", port 1. */
+const LISTEN = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/;
+
 function parseCommandLine(args: readonly string[]): CommandLine {
-  const allow: string[] = [];
-  const origins: string[] = [];
-  const numbers: Partial<Record<NumericOption, number>> = {};
-  let listen = DEFAULT_LISTEN;
-  let log: LogFormat = "text";
-  for (let i = 0; i < args.length; i++) {
-    // --flag=value is --flag value
-    const [flag = "", inline] = args[i]!.startsWith("--") && args[i]!.includes("=")
-      ? [args[i]!.slice(0, args[i]!.indexOf("=")), args[i]!.slice(args[i]!.indexOf("=") + 1)]
-      : [args[i]!, undefined];
-    const value = () => inline ?? args[++i] ?? usage(`${flag} needs a value`);
-    const numeric = NUMERIC_FLAGS[flag];
-    if (numeric) numbers[numeric.option] = parseNumber(flag, numeric, value());
-    else if (flag === "--allow") allow.push(value());
-    else if (flag === "--origin") origins.push(value());
-    else if (flag === "--listen") listen = value();
-    else if (flag === "--log") {
-      const format = value();
-      if (!(LOG_FORMATS as readonly string[]).includes(format)) usage(`--log wants text, json or none, got ${JSON.stringify(format)}`);
-      log = format as LogFormat;
-    } else if (flag === "--help" || flag === "-h") usage();
-    else usage(`unknown argument ${flag}`);
+  const values = parseFlags(args);
+  if (values.help) {
+    console.log(usageText());
+    process.exit(0);
   }
+  const numbers: Partial<Record<NumericOption, number>> = {};
+  for (const [flag, spec] of Object.entries(NUMERIC_FLAGS)) {
+    const text = values[flag.slice(2)] as string | undefined;
+    if (text !== undefined) numbers[spec.option] = parseNumber(flag, spec, text);
+  }
+  const format = values.log ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) usage(`--log wants text, json or none, got ${JSON.stringify(format)}`);
+  const allow = values.allow ?? [];
   if (allow.length === 0) usage("at least one --allow is required: the tunnel reaches nothing else");
-  const m = /^(.+):(\d{1,5})$/.exec(listen);
-  if (!m || Number(m[2]) > 65535) usage(`--listen wants HOST:PORT (port 0-65535), got ${JSON.stringify(listen)}`);
+  for (const rule of allow) {
+    try {
+      parseAllowRule(rule);
+    } catch (e) {
+      usage(e instanceof RangeError ? `--allow wants a port from 1 to 65535 or *, got ${JSON.stringify(rule)}` : inFlagNames((e as Error).message));
+    }
+  }
+  const listen = values.listen ?? DEFAULT_LISTEN;
+  const m = LISTEN.exec(listen);
+  if (!m || Number(m[2]) > 65535) usage(`--listen wants HOST:PORT (IPv6 in brackets, port 0-65535), got ${JSON.stringify(listen)}`);
+  const origins = values.origin ?? [];
   const { drainTimeoutMs = DEFAULT_DRAIN_SECONDS * 1000, ...limits } = numbers;
   return {
     options: { allow, host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ...(origins.length ? { origins } : {}), ...limits },
     drainTimeoutMs,
-    log,
+    log: format as LogFormat,
   };
 }
 
@@ -160,6 +252,8 @@ function exitOnSignals(tunnel: Tunnel, drainTimeoutMs: number): void {
 }
 
 const command = parseCommandLine(process.argv.slice(2));
+// Only now: --help and usage errors need not load ws and the relay (half their time).
+const { createTunnel } = await import("./tunnel.js");
 const tunnel = await createTunnel({ ...command.options, ...logging(command.log) }).catch((e: Error) => {
   if (e instanceof TypeError || e instanceof RangeError) usage(inFlagNames(e.message));
   console.error(`openssl-tls-wasm-tunnel: cannot listen on ${command.options.host}:${command.options.port}: ${e.message}`);
