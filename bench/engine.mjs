@@ -23,7 +23,7 @@ const WARMUP_SECONDS = 0.3;
 
 const now = () => performance.now() / 1000;
 function fail(what, r) {
-  throw new Error(`engine bench: ${what}: ret ${r?.ret} ${r?.error} ${r?.failure?.message ?? ""}`);
+  throw new Error(`engine bench: ${what}: ret ${r?.ret} ${r?.sslError} ${r?.failure?.message ?? ""}`);
 }
 
 /** Everything one side wrote, into the other side. */
@@ -35,7 +35,7 @@ function pump(from, to) {
 function step(conn) {
   const r = conn.handshake();
   if (r.ret === 1) return true;
-  if (r.error !== "want_read") fail("handshake", r);
+  if (r.sslError !== "want_read") fail("handshake", r);
   return false;
 }
 
@@ -50,7 +50,7 @@ function handshake(c, s) {
   if (!(cdone && sdone)) fail("handshake did not finish");
   // TLS 1.3 tickets arrive after the handshake: one read consumes them.
   const r = c.read(CHUNK);
-  if (r.error !== "want_read") fail("reading the tickets", r);
+  if (r.sslError !== "want_read") fail("reading the tickets", r);
 }
 
 function connection(cctx, sctx, resume, keep) {
@@ -58,7 +58,7 @@ function connection(cctx, sctx, resume, keep) {
   const s = sctx.createConnection();
   handshake(c, s);
   if (resume && !c.sessionReused) fail("the session was not resumed");
-  const out = keep ? c.session : null;
+  const out = keep ? c.getSession() : null;
   const r = c.shutdown();
   if (r.ret !== 0) fail("shutdown", r);
   c.dispose();
@@ -103,7 +103,7 @@ function transfer({ c, s }, seconds) {
     for (;;) {
       const r = s.readInto(received);
       if (r.ret <= 0) {
-        if (r.error !== "want_read") fail("read", r);
+        if (r.sslError !== "want_read") fail("read", r);
         break;
       }
       moved += r.ret;

@@ -58,7 +58,7 @@ async function nodeEchoServer(cert) {
 
 async function wasmEchoServer(cert) {
   const ossl = await lib.OpenSSL.load();
-  const context = ossl.createContext({ role: "server", cert: cert.certPem, key: cert.keyPem, alpn: ["http/1.1", "echo"] });
+  const context = ossl.createContext({ role: "server", cert: cert.certPem, key: cert.keyPem, alpnProtocols: ["http/1.1", "echo"] });
   const server = net.createServer({ allowHalfOpen: true }, async (raw) => {
     raw.on("error", () => {});
     try {

@@ -10,14 +10,14 @@
  * lives while a socket uses it; of the unused ones the most recently used
  * few are kept for the next connection, the rest disposed.
  */
-import type { Context } from "./engine/context.js";
+import type { TlsContext } from "./engine/context.js";
 import type { OpenSSL } from "./engine/openssl.js";
 
 /** Unused shared contexts kept per instance, for the next connection. */
 export const IDLE_CONTEXTS_KEPT = 8;
 
 /** Options that carry a private key, or behaviour, are never shared. */
-const NOT_SHARED = new Set(["key", "passphrase", "sni", "alpnSelect"]);
+const NOT_SHARED = new Set(["key", "passphrase", "sni", "alpnCallback"]);
 
 function encode(v: unknown): string | undefined {
   if (v === undefined || v === null || typeof v === "boolean" || typeof v === "number") return JSON.stringify(v ?? null);
@@ -48,7 +48,7 @@ export function shareKey(options: Readonly<Record<string, unknown>>): string | u
 }
 
 interface Entry {
-  context: Context;
+  context: TlsContext;
   users: number;
 }
 
@@ -59,7 +59,7 @@ export class ContextCache {
    * The context for `key`, made by `make` if there is none (or it was
    * disposed); the caller must call the returned release() exactly once.
    */
-  acquire(key: string, make: () => Context): { context: Context; release: () => void } {
+  acquire(key: string, make: () => TlsContext): { context: TlsContext; release: () => void } {
     let entry = this.#entries.get(key);
     if (entry && entry.context.disposed) {
       this.#entries.delete(key);

@@ -3,7 +3,7 @@
  * with its own `name`. (The engine's own, OpenSSLError and friends, are in
  * engine/errors.ts.)
  */
-import type { VerifyDetail } from "./engine/connection.js";
+import type { VerifyDetail } from "./engine/types.js";
 
 /** How a connection ended (the README's table says what each side sees). */
 export type Ending =
@@ -74,5 +74,17 @@ export class CertificateVerificationError extends TlsHandshakeError {
     this.verifyResultString = resultString;
     this.depth = detail?.depth ?? 0;
     this.subject = detail?.subject ?? "";
+  }
+}
+
+/**
+ * A listener the application gave (onVerify, onSession) threw: the `cause`
+ * is its exception. During the handshake the handshake's own error carries
+ * the exception as its cause instead.
+ */
+export class TlsCallbackError extends Error {
+  override name = "TlsCallbackError";
+  constructor(readonly callback: string, options?: ErrorOptions) {
+    super(`the ${callback} listener threw${options?.cause instanceof Error ? `: ${options.cause.message}` : ""}`, options);
   }
 }

@@ -6,23 +6,16 @@
  *   using conn = ctx.createConnection({ servername: "example.org" });
  *   conn.handshake(); conn.drain(); conn.feed(bytes); ...
  */
-export { OpenSSL, MAX_IO, type LoadOptions } from "./engine/openssl.js";
-export { Context, DEFAULT_CIPHERS, DEFAULT_CIPHERSUITES, type CaEntry, type ContextOptions, type OcspStatus, type ProtocolVersion } from "./engine/context.js";
+export { OpenSSL, MAX_IO, type CertificateVerification, type LoadOptions } from "./engine/openssl.js";
+export { TlsContext, DEFAULT_CIPHERS, DEFAULT_CIPHERSUITES, type ContextOptions, type SniIdentity } from "./engine/context.js";
+export { TlsConnection, DEFAULT_INPUT_CAPACITY, type ConnectionOptions } from "./engine/connection.js";
+export { TlsSession } from "./engine/session.js";
+export type {
+  CertificateSummary, ConnectionInfo, OcspStatus, ProtocolMessage, ProtocolVersion, ReadResult, Result, ShutdownResult,
+  ShutdownState, SslErrorName, VerifyDetail,
+} from "./engine/types.js";
+export type { CaEntry } from "./engine/trust.js";
 export type { RootStoreInfo } from "./engine/roots.js";
-export {
-  Connection,
-  type CertificateSummary,
-  type ConnectionInfo,
-  type ConnectionOptions,
-  type ProtocolMessage,
-  type ReadResult,
-  type Result,
-  type ShutdownResult,
-  type ShutdownState,
-  type SslErrorName,
-  type VerifyDetail,
-} from "./engine/connection.js";
-export { Session } from "./engine/session.js";
 export { OpenSSLError, SessionNotResumableError, UseAfterFreeError, type ErrorQueueEntry } from "./engine/errors.js";
 export { WasmLoadError, type WasmSource } from "./engine/load.js";
 export type { PemOrDer } from "./engine/pki.js";
@@ -30,6 +23,7 @@ export * as constants from "./generated/constants.js";
 export {
   TlsSocket,
   type TlsSocketOptions,
+  type ShutdownOptions,
   type CloseInfo,
   type ShutdownMode,
   type ShutdownReport,
@@ -40,6 +34,7 @@ export {
 export {
   CertificateVerificationError,
   ConnectTimeoutError,
+  TlsCallbackError,
   TlsClosedError,
   TlsHandshakeError,
   TlsTimeoutError,

@@ -10,22 +10,22 @@
  * tickets are used once (taken out); a TLS 1.2 session goes back after use.
  * Sessions OpenSSL marked not resumable (after an unclean end) are dropped.
  */
-import type { Connection } from "./engine/connection.js";
+import type { TlsConnection } from "./engine/connection.js";
 import type { OpenSSL } from "./engine/openssl.js";
-import type { Session } from "./engine/session.js";
+import type { TlsSession } from "./engine/session.js";
 
 /** At most this many sessions per server (the newest kept) and servers per instance (least recently used dropped). */
 const PER_KEY = 4;
 const MAX_KEYS = 256;
 
 export class SessionCache {
-  readonly #byKey = new Map<string, Session[]>();
+  readonly #byKey = new Map<string, TlsSession[]>();
 
   /** The newest resumable session for `key`, taken out of the cache (the caller owns it), or undefined. */
-  take(key: string): Session | undefined {
+  take(key: string): TlsSession | undefined {
     const list = this.#byKey.get(key);
     if (!list) return undefined;
-    let found: Session | undefined;
+    let found: TlsSession | undefined;
     while (!found && list.length) {
       const s = list.pop()!;
       if (s.resumable) found = s;
@@ -36,7 +36,7 @@ export class SessionCache {
   }
 
   /** Keeps `session` for `key` (the cache owns it now). */
-  put(key: string, session: Session): void {
+  put(key: string, session: TlsSession): void {
     let list = this.#byKey.get(key);
     if (list) this.#byKey.delete(key); // re-inserted below: most recently used last
     else list = [];
@@ -44,7 +44,7 @@ export class SessionCache {
     while (list.length > PER_KEY) list.shift()!.dispose();
     this.#byKey.set(key, list);
     while (this.#byKey.size > MAX_KEYS) {
-      const [oldest, sessions] = this.#byKey.entries().next().value as [string, Session[]];
+      const [oldest, sessions] = this.#byKey.entries().next().value as [string, TlsSession[]];
       for (const s of sessions) s.dispose();
       this.#byKey.delete(oldest);
     }
@@ -74,11 +74,11 @@ export function sessionCacheOf(ossl: OpenSSL): SessionCache {
 }
 
 /**
- * A key for `options` (the context's), `servername` and `host`, or undefined
+ * A key for `options` (the context's), `servername` and `checkHost`, or undefined
  * if the options hold something that cannot be compared (a function): no
  * reuse then.
  */
-export function sessionKey(options: object, servername: string | undefined, host: string | false | undefined): string | undefined {
+export function sessionKey(options: object, servername: string | undefined, checkHost: string | false | undefined): string | undefined {
   let comparable = true;
   const canonical = (v: unknown): unknown => {
     if (typeof v === "function") comparable = false;
@@ -90,25 +90,25 @@ export function sessionKey(options: object, servername: string | undefined, host
     }
     return v;
   };
-  const key = JSON.stringify([canonical(options), servername ?? null, host ?? null]);
+  const key = JSON.stringify([canonical(options), servername ?? null, checkHost ?? null]);
   return comparable ? key : undefined;
 }
 
 /** What a client TlsSocket does with the cache for one connection. */
 export interface SessionReuse {
   /** A session to resume, if one is kept (the caller owns it). */
-  take(): Session | undefined;
+  take(): TlsSession | undefined;
   /** A new session (TLS 1.3 ticket) arrived: keep another reference to it. */
-  offer(session: Session): void;
+  offer(session: TlsSession): void;
   /** The handshake is done: keep a TLS 1.2 session (reusable; no callback announces it when resumed). */
-  established(conn: Connection): void;
+  established(conn: TlsConnection): void;
 }
 
 const TLS1_3_VERSION = 0x0304;
 
 /** Reuse for a client connection with these context options and names, or undefined when they cannot be compared. */
-export function sessionReuse(ossl: OpenSSL, options: object, servername: string | undefined, host: string | false | undefined): SessionReuse | undefined {
-  const key = sessionKey(options, servername, host);
+export function sessionReuse(ossl: OpenSSL, options: object, servername: string | undefined, checkHost: string | false | undefined): SessionReuse | undefined {
+  const key = sessionKey(options, servername, checkHost);
   if (key === undefined) return undefined;
   const cache = sessionCacheOf(ossl);
   return {
@@ -117,7 +117,7 @@ export function sessionReuse(ossl: OpenSSL, options: object, servername: string 
       if (session.protocolVersion === TLS1_3_VERSION) cache.put(key, session.clone());
     },
     established: (conn) => {
-      const session = conn.session;
+      const session = conn.getSession();
       if (!session) return;
       if (session.protocolVersion !== TLS1_3_VERSION && session.resumable) cache.put(key, session);
       else session.dispose();

@@ -14,19 +14,20 @@
  * @see https://docs.openssl.org/3.5/man3/SSL_shutdown/
  */
 import * as C from "./generated/constants.js";
-import type {
-  CertificateSummary, Connection, ConnectionInfo, ConnectionOptions, ProtocolMessage, Result, ShutdownState,
-} from "./engine/connection.js";
-import type { Context, ContextOptions } from "./engine/context.js";
+import type { ConnectionOptions, TlsConnection } from "./engine/connection.js";
+import type { ContextOptions, TlsContext } from "./engine/context.js";
 import { OpenSSLError } from "./engine/errors.js";
 import { OpenSSL } from "./engine/openssl.js";
-import type { Session } from "./engine/session.js";
+import type { TlsSession } from "./engine/session.js";
+import type {
+  CertificateSummary, ConnectionInfo, ProtocolMessage, Result, ShutdownState, SslErrorName,
+} from "./engine/types.js";
 import { contextCacheOf, shareKey } from "./context-cache.js";
-import { sessionCacheOf, sessionReuse } from "./session-cache.js";
+import { sessionCacheOf, sessionReuse, type SessionReuse } from "./session-cache.js";
 import { iterable, type IterableReadableStream } from "./transports/iterable.js";
 import { toBytes, type Transport } from "./transports/types.js";
 import {
-  CertificateVerificationError, TlsClosedError, TlsHandshakeError, TlsTimeoutError, TlsTruncationError, type Ending,
+  CertificateVerificationError, TlsCallbackError, TlsClosedError, TlsHandshakeError, TlsTimeoutError, TlsTruncationError, type Ending,
 } from "./errors.js";
 
 export type { Transport, Ending };
@@ -39,15 +40,24 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
    * for the next one when unused: TlsSocket.clearContextCache()); a server,
    * or a client with a key, SNI table or callbacks, owns its own.
    */
-  context?: Context;
+  context?: TlsContext;
   /** The OpenSSL instance (default: OpenSSL.load()). */
   openssl?: OpenSSL;
   /** Client: SNI and the name the certificate must match. */
   servername?: string;
-  /** Client: check the certificate against this name instead of `servername`. */
-  host?: string;
-  /** Client: resume this session. */
-  session?: Session;
+  /** Client: check the certificate against this name instead of `servername` (see TlsConnection's checkHost). */
+  checkHost?: string | false;
+  /** Client: resume this session (the socket takes its own reference; the caller keeps theirs). */
+  session?: TlsSession;
+  /**
+   * What happens when the peer's close_notify arrives before ours was sent
+   * (the peer finished first, as `s_server -www` and HTTP/1.0 servers do).
+   * false (the default, as Node's sockets): once no write is in progress,
+   * the socket answers with its own close_notify, closes the transport and
+   * ends "clean". true: a half-close: `readable` ends, `writable` stays
+   * usable, and the socket ends when you shut it down.
+   */
+  allowHalfOpen?: boolean;
   /**
    * Clients on a context of their own (no `context` given): resume the last
    * session kept from an earlier connection with the same options to the same
@@ -65,7 +75,7 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
   onTrace?: (event: TraceEvent) => void;
   /**
    * Inspect each certificate of the peer's chain as OpenSSL verifies it and
-   * decide (see Connection's onVerify); default: OpenSSL's verdict.
+   * decide (see TlsConnection's onVerify); default: OpenSSL's verdict.
    */
   onVerify?: ConnectionOptions["onVerify"];
   /** Clients: each new session (TLS 1.3 ticket) as it arrives; the listener owns it. */
@@ -85,6 +95,13 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
    */
   idleTimeout?: number;
   /**
+   * Milliseconds shutdown() may take (default 30000; 0: no limit; each
+   * call's own `timeout` overrides it). Beyond it the connection is
+   * destroyed and shutdown() rejects with TlsTimeoutError (phase
+   * "shutdown"): a bidirectional shutdown against a silent peer ends.
+   */
+  shutdownTimeout?: number;
+  /**
    * Aborting it destroys the socket (no close_notify): during the handshake
    * connect()/accept() rejects with the signal's reason, afterwards the
    * readable errors with it.
@@ -92,11 +109,29 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
   signal?: AbortSignal;
 }
 
+/** Options of TlsSocket.shutdown(). */
+export interface ShutdownOptions {
+  /** "bidirectional" (default), "unidirectional" or "quiet"; see shutdown(). */
+  mode?: ShutdownMode;
+  /** Unidirectional: leave the transport open after our close_notify (a half-close). */
+  keepTransport?: boolean;
+  /**
+   * Bidirectional: a transport EOF after our close_notify answers it (servers
+   * such as nginx close without sending theirs): the report resolves with
+   * ending "one-way" instead of rejecting with TlsTruncationError.
+   */
+  acceptEof?: boolean;
+  /** Aborting it destroys the connection and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds this shutdown may take (default: the socket's shutdownTimeout). */
+  timeout?: number;
+}
+
 /** A step in a connection's life, reported to `onTrace`. */
 export type TraceEvent =
   | { type: "handshake"; ms: number }
   /** An OpenSSL call whose result matters to how the connection ends. */
-  | { type: "call"; call: "SSL_shutdown" | "SSL_read"; ret: number; error: string; reason?: string; state: ShutdownState }
+  | { type: "call"; call: "SSL_shutdown" | "SSL_read"; ret: number; sslError: SslErrorName; reason?: string; state: ShutdownState }
   /** An alert sent or received (close_notify is one), from OpenSSL's message callback. */
   | { type: "alert"; direction: "sent" | "received"; level: "warning" | "fatal"; name: string }
   /** The transport: its end of input ("eof"), an error, or our closing it. */
@@ -110,7 +145,7 @@ export interface CloseInfo {
   /** The error, for "truncated" and "error". */
   error?: Error;
   /** With `keepSession`: the session as it ended (resumable only after a clean end). Dispose it. */
-  session?: Session;
+  session?: TlsSession;
 }
 
 export type ShutdownMode = "unidirectional" | "bidirectional" | "quiet";
@@ -139,6 +174,7 @@ const CHUNK = 16384;
  */
 const FEED_LIMIT = 32 * 1024;
 const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
+const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
 /** How long closing the transport may take before the socket stops waiting for it. */
 const TRANSPORT_CLOSE_GRACE = 10_000;
 const EMPTY = new Uint8Array(0);
@@ -153,10 +189,93 @@ function asError(reason: unknown): Error {
   return reason instanceof Error ? reason : new Error(String(reason));
 }
 
-/** Sessions waiting for nextSession(), and its callers waiting for sessions. */
-interface SessionInbox {
-  waiters: ((s: Session) => void)[];
-  unclaimed: Session | undefined;
+/**
+ * The error a failed handshake gets: OCSP or certificate verification,
+ * the transport closing, or OpenSSL's failure. A listener's exception
+ * (`listenerCause`) is the cause when there is one, else OpenSSL's queue.
+ */
+function handshakeError(conn: TlsConnection, r: Result, transportError: unknown, listenerCause?: unknown): Error {
+  const cause = listenerCause !== undefined ? listenerCause : r.failure;
+  if (conn.context.ocsp === "require" && conn.ocspStatus !== undefined && conn.ocspStatus !== "good") {
+    const revoked = conn.ocspStatus === "revoked";
+    return new CertificateVerificationError(revoked ? C.X509_V_ERR_CERT_REVOKED : C.X509_V_ERR_OCSP_VERIFY_FAILED,
+      revoked ? "certificate revoked (stapled OCSP response)" : `no valid OCSP response stapled (${conn.ocspStatus})`,
+      undefined, { cause });
+  }
+  if (r.failure?.reason === C.SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    const info = conn.info;
+    if (info.verifyResult !== C.X509_V_OK) {
+      return new CertificateVerificationError(info.verifyResult, info.verifyResultString, conn.verifyFailure, { cause });
+    }
+  }
+  if (r.sslError === "zero_return" || r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    // Scenario 17: with IGNORE_UNEXPECTED_EOF OpenSSL says ZERO_RETURN here; it is still a failed handshake.
+    const why = transportError === undefined ? "" : `: ${(transportError as Error)?.message ?? transportError}`;
+    return new TlsHandshakeError(`the transport closed during the handshake${why}`, { cause: transportError ?? cause });
+  }
+  return new TlsHandshakeError(`handshake failed: ${r.failure?.message ?? r.sslError}`, { cause });
+}
+
+/**
+ * Sessions for nextSession(): the newest one nobody took yet, or the callers
+ * waiting for the next one.
+ */
+class SessionInbox {
+  #waiters: { resolve: (s: TlsSession) => void; reject: (e: Error) => void }[] = [];
+  #unclaimed: TlsSession | undefined;
+  #closed = false;
+
+  /** A new session: to the first waiter, else kept (replacing an older unclaimed one). */
+  deliver(session: TlsSession): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) return waiter.resolve(session);
+    this.#unclaimed?.dispose();
+    this.#unclaimed = session;
+  }
+
+  next(): Promise<TlsSession> {
+    const s = this.#unclaimed;
+    if (s) {
+      this.#unclaimed = undefined;
+      return Promise.resolve(s);
+    }
+    if (this.#closed) return Promise.reject(new Error("the connection is over: no more sessions"));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** The connection ended: waiters are refused, an unclaimed session is disposed. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(new Error("the connection ended before a new session arrived"));
+    this.#unclaimed?.dispose();
+    this.#unclaimed = undefined;
+  }
+}
+
+/** What #open settles for the socket's life. */
+interface SocketSettings {
+  /** Gives back the context the socket made or borrowed for itself (none when the caller passed one). */
+  releaseContext: (() => void) | undefined;
+  trace: ((e: TraceEvent) => void) | undefined;
+  keepSession: boolean;
+  allowHalfOpen: boolean;
+  idleTimeout: number;
+  shutdownTimeout: number;
+  sessions: SessionInbox;
+  /** The first exception of a user listener (onVerify, onSession), as TlsCallbackError. */
+  listener: { error?: TlsCallbackError };
+}
+
+/** A user listener whose exception is recorded (and rethrown, so the engine sees it too). */
+function recorded<A extends unknown[], R>(name: string, fn: (...args: A) => R, into: { error?: TlsCallbackError }): (...args: A) => R {
+  return (...args) => {
+    try {
+      return fn(...args);
+    } catch (e) {
+      into.error ??= new TlsCallbackError(name, { cause: e });
+      throw e;
+    }
+  };
 }
 
 /** A user callback that must not break the socket if it throws. */
@@ -185,84 +304,90 @@ export class TlsSocket {
     if (!transport || !(transport.readable instanceof ReadableStream) || !(transport.writable instanceof WritableStream)) {
       throw new TypeError("transport must be { readable: ReadableStream, writable: WritableStream }");
     }
+    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
     const {
-      context, openssl, servername, host, session, reuseSessions, keepSession, onTrace, onVerify, onSession,
-      handshakeTimeout, idleTimeout, signal, ...contextOptions
+      context, openssl, servername, checkHost, session, reuseSessions, keepSession, allowHalfOpen, onTrace, onVerify, onSession,
+      handshakeTimeout, idleTimeout, shutdownTimeout, signal, ...contextOptions
     } = options;
-    const limits = {
-      handshake: timeoutOption("handshakeTimeout", handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
-      idle: timeoutOption("idleTimeout", idleTimeout, 0),
+    const handshakeMs = timeoutOption("handshakeTimeout", handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT);
+    const settings: Omit<SocketSettings, "releaseContext"> = {
+      trace: onTrace ? safe(onTrace) : undefined,
+      keepSession: keepSession === true,
+      allowHalfOpen: allowHalfOpen === true,
+      idleTimeout: timeoutOption("idleTimeout", idleTimeout, 0),
+      shutdownTimeout: timeoutOption("shutdownTimeout", shutdownTimeout, DEFAULT_SHUTDOWN_TIMEOUT),
+      sessions: new SessionInbox(),
+      listener: {},
     };
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
     signal?.throwIfAborted();
-    let ctx = context;
-    let ownsContext = false;
-    let releaseContext: (() => void) | undefined;
-    if (ctx) {
-      if (ctx.role !== role) throw new TypeError(`the context is a ${ctx.role} context; ${role === "client" ? "connect" : "accept"} needs a ${role} one`);
-    } else {
-      const ossl = openssl ?? await OpenSSL.load();
-      // A client with no `ca` trusts the default root store (loaded now, once).
-      if (role === "client" && contextOptions.ca === undefined) await OpenSSL.loadDefaultRoots();
-      // Its own client contexts collect sessions (nextSession; single-use TLS 1.3 tickets).
-      const make = () => ossl.createContext({ ...(role === "client" ? { collectSessions: true } : {}), ...contextOptions, role });
-      // Clients with equal plain-data options (no private key) share one (context-cache.ts).
-      const key = role === "client" ? shareKey(contextOptions as Record<string, unknown>) : undefined;
-      if (key !== undefined) {
-        const lease = contextCacheOf(ossl).acquire(key, make);
-        ctx = lease.context;
-        releaseContext = lease.release;
-      } else {
-        const own = make();
-        ctx = own;
-        releaseContext = () => own.dispose();
-      }
-      ownsContext = true;
-    }
-    let conn: Connection;
-    const trace = onTrace ? safe(onTrace) : undefined;
-    const socketRef: SessionInbox = { waiters: [], unclaimed: undefined };
+    const { ctx, ownsContext, releaseContext } = await TlsSocket.#context(role, context, openssl, contextOptions);
     const reuse = role === "client" && ownsContext && reuseSessions !== false
-      ? sessionReuse(ctx.ossl, contextOptions, servername, host) : undefined;
+      ? sessionReuse(ctx.openssl, contextOptions, servername, checkHost) : undefined;
+    let conn: TlsConnection;
     const resume = session ?? reuse?.take();
     try {
-      conn = ctx.createConnection({
-        servername, host, session: resume, trace: true, ...(onVerify ? { onVerify } : {}),
-        // Sessions go to the listener, else to whoever awaits nextSession(),
-        // else they wait for it (the newest one only); the reuse cache keeps its own reference.
-        ...(ctx.collectsSessions || onSession ? {
-          onSession: (s: Session) => {
-            reuse?.offer(s);
-            if (onSession) onSession(s);
-            else if (socketRef.waiters.length) socketRef.waiters.shift()!(s);
-            else {
-              socketRef.unclaimed?.dispose();
-              socketRef.unclaimed = s;
-            }
-          },
-        } : {}),
-        ...(trace ? {
-          onMessage: (m: ProtocolMessage) => {
-            if (m.alert) {
-              trace({ type: "alert", direction: m.direction, level: m.alert.level === 2 ? "fatal" : "warning", name: m.alert.name });
-            }
-          },
-        } : {}),
-      });
+      conn = ctx.createConnection(TlsSocket.#connectionOptions(ctx, { servername, checkHost, session: resume, onVerify, onSession }, reuse, settings));
     } catch (e) {
       releaseContext?.();
       throw e;
     } finally {
       if (resume !== session) resume?.dispose(); // the connection holds its own reference (SSL_set_session)
     }
-    const socket = new TlsSocket(transport, conn, releaseContext, trace, keepSession === true, socketRef);
-    socket.#idleTimeout = limits.idle;
+    const socket = new TlsSocket(transport, conn, { ...settings, releaseContext });
     socket.#watch(signal);
     const started = Date.now();
-    await socket.#handshake(limits.handshake);
+    await socket.#handshake(handshakeMs);
     reuse?.established(conn);
-    trace?.({ type: "handshake", ms: Date.now() - started });
+    settings.trace?.({ type: "handshake", ms: Date.now() - started });
     return socket;
+  }
+
+  /** The caller's context (its role checked), or one the socket makes or shares for itself. */
+  static async #context(role: "client" | "server", context: TlsContext | undefined, openssl: OpenSSL | undefined,
+    contextOptions: Omit<ContextOptions, "role">): Promise<{ ctx: TlsContext; ownsContext: boolean; releaseContext?: () => void }> {
+    if (context) {
+      if (context.role !== role) throw new TypeError(`the context is a ${context.role} context; ${role === "client" ? "connect" : "accept"} needs a ${role} one`);
+      return { ctx: context, ownsContext: false };
+    }
+    const ossl = openssl ?? await OpenSSL.load();
+    // A client with no `ca` trusts the default root store (loaded now, once).
+    if (role === "client" && contextOptions.ca === undefined) await OpenSSL.loadDefaultRoots();
+    // Its own client contexts collect sessions (nextSession; single-use TLS 1.3 tickets).
+    const make = () => ossl.createContext({ ...(role === "client" ? { collectSessions: true } : {}), ...contextOptions, role });
+    // Clients with equal plain-data options (no private key) share one (context-cache.ts).
+    const key = role === "client" ? shareKey(contextOptions as Record<string, unknown>) : undefined;
+    if (key !== undefined) {
+      const lease = contextCacheOf(ossl).acquire(key, make);
+      return { ctx: lease.context, ownsContext: true, releaseContext: lease.release };
+    }
+    const own = make();
+    return { ctx: own, ownsContext: true, releaseContext: () => own.dispose() };
+  }
+
+  /** The engine connection's options: names, session, the listeners wrapped, alerts to the trace. */
+  static #connectionOptions(ctx: TlsContext, o: Pick<TlsSocketOptions, "servername" | "checkHost" | "session" | "onVerify" | "onSession">,
+    reuse: SessionReuse | undefined, settings: Omit<SocketSettings, "releaseContext">): ConnectionOptions {
+    const { trace, sessions, listener } = settings;
+    const onSession = o.onSession ? recorded("onSession", o.onSession, listener) : undefined;
+    return {
+      servername: o.servername, checkHost: o.checkHost, session: o.session, trace: true,
+      ...(o.onVerify ? { onVerify: recorded("onVerify", o.onVerify, listener) } : {}),
+      // Sessions go to the listener, else to whoever awaits nextSession(),
+      // else they wait for it (the newest one only); the reuse cache keeps its own reference.
+      ...(ctx.collectsSessions || onSession ? {
+        onSession: (s: TlsSession) => {
+          reuse?.offer(s);
+          if (onSession) onSession(s);
+          else sessions.deliver(s);
+        },
+      } : {}),
+      ...(trace ? {
+        onMessage: (m: ProtocolMessage) => {
+          if (m.alert) trace({ type: "alert", direction: m.direction, level: m.alert.level === 2 ? "fatal" : "warning", name: m.alert.name });
+        },
+      } : {}),
+    };
   }
 
   /**
@@ -287,9 +412,8 @@ export class TlsSocket {
     return cache.stats.contexts;
   }
 
-  readonly #conn: Connection;
-  /** Gives back the context the socket made or borrowed for itself (none when the caller passed one). */
-  readonly #releaseContext: (() => void) | undefined;
+  readonly #conn: TlsConnection;
+  readonly #settings: SocketSettings;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #input: Promise<void> | null = null;
@@ -318,7 +442,8 @@ export class TlsSocket {
   #info: ConnectionInfo | undefined;
   #chain: CertificateSummary[] | undefined;
   #established = false;
-  #idleTimeout = 0;
+  /** The write the writable's sink is running, if any (the answer to a peer's close_notify waits for it). */
+  #writing: Promise<void> | undefined;
   #lastActivity = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #unwatch: (() => void) | undefined;
@@ -338,17 +463,11 @@ export class TlsSocket {
   readonly closed: Promise<CloseInfo>;
 
   readonly #trace: ((e: TraceEvent) => void) | undefined;
-  readonly #keepSession: boolean;
 
-  readonly #sessions: SessionInbox;
-
-  private constructor(transport: Transport, conn: Connection, releaseContext: (() => void) | undefined,
-    trace: ((e: TraceEvent) => void) | undefined, keepSession: boolean, sessions: SessionInbox) {
-    this.#sessions = sessions;
+  private constructor(transport: Transport, conn: TlsConnection, settings: SocketSettings) {
     this.#conn = conn;
-    this.#releaseContext = releaseContext;
-    this.#trace = trace;
-    this.#keepSession = keepSession;
+    this.#settings = settings;
+    this.#trace = settings.trace;
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -362,7 +481,11 @@ export class TlsSocket {
       },
     }, { highWaterMark: 1 }));
     this.writable = new WritableStream<Uint8Array>({
-      write: (chunk) => this.#write(chunk),
+      write: (chunk) => {
+        const writing = this.#write(chunk);
+        this.#writing = writing;
+        return writing;
+      },
       close: async () => {
         await this.shutdown({ mode: "unidirectional", keepTransport: true });
       },
@@ -375,7 +498,7 @@ export class TlsSocket {
     return this.#info ??= this.#conn.info;
   }
 
-  /** The certificate chain the peer sent (see Connection.peerChain; still readable after the end). */
+  /** The certificate chain the peer sent (see TlsConnection.peerChain; still readable after the end). */
   get peerChain(): CertificateSummary[] {
     return this.#chain ??= this.#conn.peerChain;
   }
@@ -385,9 +508,13 @@ export class TlsSocket {
     return this.#stateNow();
   }
 
-  /** The session (for resumption), once established. The caller owns it. */
-  get session(): Session | null {
-    return this.#conn.session;
+  /**
+   * The current session (for resumption), or null (also once the connection
+   * has ended: use `keepSession` for the session as it ended). A new
+   * reference the caller owns: dispose it.
+   */
+  getSession(): TlsSession | null {
+    return this.#conn.disposed ? null : this.#conn.getSession();
   }
 
   /**
@@ -397,31 +524,15 @@ export class TlsSocket {
    * owns it. Rejects if the connection ends first. (Not with an onSession
    * listener, which takes them all.)
    */
-  nextSession(): Promise<Session> {
+  nextSession(): Promise<TlsSession> {
     if (!this.#conn.context.collectsSessions) {
       return Promise.reject(new TypeError("nextSession needs a client context created with collectSessions: true"));
     }
-    const inbox = this.#sessions;
-    if (inbox.unclaimed) {
-      const s = inbox.unclaimed;
-      inbox.unclaimed = undefined;
-      return Promise.resolve(s);
-    }
-    if (this.#ending) return Promise.reject(new Error("the connection is over: no more sessions"));
-    return new Promise((resolve, reject) => {
-      inbox.waiters.push(resolve);
-      void this.closed.then(() => {
-        const i = inbox.waiters.indexOf(resolve);
-        if (i >= 0) {
-          inbox.waiters.splice(i, 1);
-          reject(new Error("the connection ended before a new session arrived"));
-        }
-      });
-    });
+    return this.#settings.sessions.next();
   }
 
   /** The engine connection underneath (for inspection; do not drive it yourself). */
-  get connection(): Connection {
+  get connection(): TlsConnection {
     return this.#conn;
   }
 
@@ -462,7 +573,7 @@ export class TlsSocket {
         if (done) {
           this.#inputEnded = true;
           this.#trace?.({ type: "transport", event: "eof" });
-          this.#conn.transportClosed(); // every received byte was fed: EOF from here on
+          this.#conn.closeInput(); // every received byte was fed: EOF from here on
         } else {
           this.#inbox = toBytes(value);
           this.#lastActivity = Date.now();
@@ -474,7 +585,7 @@ export class TlsSocket {
         this.#inputEnded = true;
         this.#transportError = e;
         this.#trace?.({ type: "transport", event: "error", detail: String((e as Error)?.message ?? e) });
-        this.#conn.transportClosed();
+        this.#conn.closeInput();
       },
     ).finally(() => {
       this.#input = null;
@@ -504,10 +615,16 @@ export class TlsSocket {
     for (let spins = 0; ; spins++) {
       this.#assertOpen();
       const r = op();
+      const listenerError = this.#settings.listener.error;
+      if (listenerError && this.#established) {
+        // onSession threw while a read delivered a session: the socket fails with it.
+        await this.#fail(listenerError);
+        throw listenerError;
+      }
       await Promise.race([this.#flush(), this.#ended]);
       this.#assertOpen();
-      if (r.error === "want_write") continue; // memory BIOs accept everything once flushed
-      if (r.error !== "want_read") return r;
+      if (r.sslError === "want_write") continue; // memory BIOs accept everything once flushed
+      if (r.sslError !== "want_read") return r;
       if (this.#inputEnded && !this.#inbox.length && spins > 2) return r; // cannot happen with an EOF-marked BIO; never spin
       await Promise.race([this.#moreInput(), this.#ended]);
     }
@@ -536,10 +653,10 @@ export class TlsSocket {
 
   /** Destroys the socket once `idleTimeout` passes with no byte received or written. */
   #armIdleTimer(): void {
-    if (!this.#idleTimeout || this.#ending) return;
-    const left = this.#lastActivity + this.#idleTimeout - Date.now();
+    if (!this.#settings.idleTimeout || this.#ending) return;
+    const left = this.#lastActivity + this.#settings.idleTimeout - Date.now();
     this.#idleTimer = setTimeout(() => {
-      if (Date.now() - this.#lastActivity >= this.#idleTimeout) void this.#fail(new TlsTimeoutError("idle", this.#idleTimeout), true);
+      if (Date.now() - this.#lastActivity >= this.#settings.idleTimeout) void this.#fail(new TlsTimeoutError("idle", this.#settings.idleTimeout), true);
       else this.#armIdleTimer();
     }, Math.max(left, 1));
   }
@@ -556,26 +673,13 @@ export class TlsSocket {
   async #handshakeSteps(): Promise<void> {
     const conn = this.#conn;
     const r = await this.#drive(() => conn.handshake());
-    if (r.ret === 1) return;
-    const verify = conn.info.verifyResult;
-    let error: Error;
-    if (conn.context.ocsp === "require" && conn.ocspStatus !== undefined && conn.ocspStatus !== "good") {
-      const revoked = conn.ocspStatus === "revoked";
-      error = new CertificateVerificationError(revoked ? C.X509_V_ERR_CERT_REVOKED : C.X509_V_ERR_OCSP_VERIFY_FAILED,
-        revoked ? "certificate revoked (stapled OCSP response)" : `no valid OCSP response stapled (${conn.ocspStatus})`,
-        undefined, { cause: r.failure });
-    } else if (r.failure?.reason === C.SSL_R_CERTIFICATE_VERIFY_FAILED && verify !== C.X509_V_OK) {
-      error = new CertificateVerificationError(verify, conn.info.verifyResultString, conn.verifyFailure, { cause: r.failure });
-    } else if (r.error === "zero_return" || r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-      // Scenario 17: with IGNORE_UNEXPECTED_EOF OpenSSL says ZERO_RETURN here; it is still a failed handshake.
-      const why = this.#transportError === undefined ? "" : `: ${(this.#transportError as Error)?.message ?? this.#transportError}`;
-      error = new TlsHandshakeError(`the transport closed during the handshake${why}`, { cause: this.#transportError ?? r.failure });
-    } else {
-      error = new TlsHandshakeError(`handshake failed: ${r.failure?.message ?? r.error}`, { cause: r.failure });
-    }
+    const listenerError = this.#settings.listener.error;
+    if (r.ret === 1 && !listenerError) return;
+    const error = r.ret === 1 ? listenerError! : handshakeError(conn, r, this.#transportError, listenerError?.cause);
     await this.#fail(error);
     throw error;
   }
+
 
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     // The stream asks for data as soon as it exists; SSL_read must not run
@@ -610,18 +714,19 @@ export class TlsSocket {
   /** Reports an OpenSSL call to onTrace. */
   #traceCall(call: "SSL_shutdown" | "SSL_read", r: Result): void {
     if (!this.#trace) return;
-    this.#trace({ type: "call", call, ret: r.ret, error: r.error, state: this.#conn.shutdownState,
+    this.#trace({ type: "call", call, ret: r.ret, sslError: r.sslError, state: this.#conn.shutdownState,
       ...(r.failure ? { reason: r.failure.reasonString } : {}) });
   }
 
   /** A read that returned <= 0: the peer's close_notify, truncation, or a fatal error. */
   #onReadEnd(r: Result): void {
     this.#traceCall("SSL_read", r);
-    if (r.error === "zero_return") {
+    if (r.sslError === "zero_return") {
       this.#peerClosed = true;
       this.#closeReadable();
       // Both close_notifys exchanged outside shutdown() (writable closed, peer answered): done.
-      if (this.#sentCloseNotify && !this.#inShutdown) void this.#finish(this.#conn.closeNotifyReceived > 0 ? "clean" : "truncated");
+      if (this.#sentCloseNotify && !this.#inShutdown) void this.#finish(this.#peerEnding());
+      else if (!this.#sentCloseNotify && !this.#inShutdown && !this.#settings.allowHalfOpen) void this.#answerCloseNotify();
       return;
     }
     const eof = r.failure?.reason === C.SSL_R_UNEXPECTED_EOF_WHILE_READING;
@@ -635,8 +740,20 @@ export class TlsSocket {
     }
     const error = eof
       ? new TlsTruncationError({ cause: this.#transportError ?? r.failure })
-      : r.failure ?? new OpenSSLError(`read failed: ${r.error}`, []);
+      : r.failure ?? new OpenSSLError(`read failed: ${r.sslError}`, []);
     void this.#fail(error);
+  }
+
+  /**
+   * allowHalfOpen false: the peer finished first; once no write is in
+   * progress, answer with our close_notify and end (SSL_shutdown returns 1:
+   * "clean"). A failure is the socket's (closed says so), not a rejection
+   * nobody awaits.
+   */
+  async #answerCloseNotify(): Promise<void> {
+    await this.#writing?.catch(() => {});
+    if (this.#ending || this.#sentCloseNotify) return;
+    await this.shutdown({ mode: "unidirectional" }).catch(() => {});
   }
 
   /** Ends the readable (after the chunks already queued), once. */
@@ -659,7 +776,7 @@ export class TlsSocket {
         throw error;
       }
       if (r.ret <= 0) {
-        const error = r.failure ?? new OpenSSLError(`write failed: ${r.error}`, []);
+        const error = r.failure ?? new OpenSSLError(`write failed: ${r.sslError}`, []);
         if (r.failure?.reason !== C.SSL_R_PROTOCOL_IS_SHUTDOWN) void this.#fail(error);
         throw error;
       }
@@ -687,19 +804,67 @@ export class TlsSocket {
    * "one-way" (its last step is that SSL_read, as OpenSSL returned it).
    * An EOF before our close_notify, or a broken transport, stays an error.
    */
-  shutdown(options: { mode?: ShutdownMode; keepTransport?: boolean; acceptEof?: boolean } = {}): Promise<ShutdownReport> {
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
+    if (options === null || typeof options !== "object") return Promise.reject(new TypeError("shutdown options must be an object"));
     const mode = options.mode ?? "bidirectional";
     if (mode !== "unidirectional" && mode !== "bidirectional" && mode !== "quiet") {
       return Promise.reject(new TypeError(`shutdown mode must be "unidirectional", "bidirectional" or "quiet"`));
     }
+    const { signal } = options;
+    let timeoutMs: number;
+    try {
+      timeoutMs = timeoutOption("timeout", options.timeout, this.#settings.shutdownTimeout);
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+      signal?.throwIfAborted();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const previous = this.#shutdownRunning ?? Promise.resolve(undefined);
-    const run = previous.then(() => {
+    const run = previous.then(() => this.#bounded(signal, timeoutMs, () => {
       this.#acceptEof = options.acceptEof === true;
       return this.#shutdown(mode, options.keepTransport === true);
-    });
+    }));
     this.#shutdownRunning = run.catch(() => undefined as never);
     return run;
   }
+
+  /**
+   * Runs a shutdown within `timeoutMs` (0: none) and until `signal` aborts:
+   * either destroys the connection (no further wait; the peer sees the
+   * transport close), which makes the shutdown reject with that reason.
+   */
+  async #bounded<T>(signal: AbortSignal | undefined, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+    const destroy = (reason: Error) => void this.#fail(reason, true);
+    const onAbort = () => destroy(asError(signal!.reason));
+    const timer = timeoutMs > 0 ? setTimeout(() => destroy(new TlsTimeoutError("shutdown", timeoutMs)), timeoutMs) : undefined;
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await run();
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Closes the connection without waiting for the peer: our close_notify
+   * (unless the connection failed or this side already sent one), then the
+   * transport. A bidirectional shutdown still waiting for the peer's
+   * close_notify stops waiting (it rejects with TlsClosedError). Never
+   * rejects: resolves with how the connection ended (`closed`).
+   */
+  async close(): Promise<CloseInfo> {
+    if (!this.#ending) {
+      if (this.#sentCloseNotify) {
+        await this.#finish(this.#peerClosed ? this.#peerEnding() : "one-way");
+      } else {
+        await this.#writing?.catch(() => {});
+        if (!this.#ending) await this.#bounded(undefined, this.#settings.shutdownTimeout, () => this.#shutdown("unidirectional", false)).catch(() => {});
+      }
+    }
+    return this.closed;
+  }
+
 
   async #shutdown(mode: ShutdownMode, keepTransport: boolean): Promise<ShutdownReport> {
     this.#inShutdown = true;
@@ -720,7 +885,7 @@ export class TlsSocket {
     if (this.#ending) return { mode, ret: this.#ending.ending === "clean" ? 1 : 0, steps, ending: this.#ending.ending };
     const sd = async (): Promise<ShutdownStep> => {
       const r = await this.#drive(() => conn.shutdown());
-      const step: ShutdownStep = { call: "SSL_shutdown", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState };
+      const step: ShutdownStep = { call: "SSL_shutdown", ret: r.ret, sslError: r.sslError, failure: r.failure, state: conn.shutdownState };
       steps.push(step);
       this.#traceCall("SSL_shutdown", r);
       return step;
@@ -735,7 +900,7 @@ export class TlsSocket {
     if (!this.#sentCloseNotify) {
       last = await sd();
       if (last.ret < 0) {
-        await this.#fail(last.failure ?? new OpenSSLError(`SSL_shutdown failed: ${last.error}`, []));
+        await this.#fail(last.failure ?? new OpenSSLError(`SSL_shutdown failed: ${last.sslError}`, []));
         throw this.#fatal;
       }
       this.#sentCloseNotify = true;
@@ -743,7 +908,7 @@ export class TlsSocket {
     }
     if (mode === "unidirectional") {
       const ret = last?.ret ?? (this.#peerClosed ? 1 : 0);
-      if (this.#peerClosed) await this.#finish("clean");
+      if (this.#peerClosed) await this.#finish(this.#peerEnding());
       else if (!keepTransport) await this.#finish("one-way");
       return { mode, ret, steps, ending: this.#endingSoFar() ?? "one-way" };
     }
@@ -753,11 +918,11 @@ export class TlsSocket {
         // The readable is already waiting in SSL_read: its result (data, or the
         // peer's close_notify) is ours too; a second SSL_read would only repeat it.
         const r = await this.#pulling;
-        if (r && r.ret <= 0) steps.push({ call: "SSL_read", ret: r.ret, error: r.error, failure: r.failure, state: this.#stateNow() });
+        if (r && r.ret <= 0) steps.push({ call: "SSL_read", ret: r.ret, sslError: r.sslError, failure: r.failure, state: this.#stateNow() });
         continue;
       }
       const r = await this.#drive(() => conn.read(CHUNK));
-      steps.push({ call: "SSL_read", ret: r.ret, error: r.error, failure: r.failure, state: conn.shutdownState,
+      steps.push({ call: "SSL_read", ret: r.ret, sslError: r.sslError, failure: r.failure, state: conn.shutdownState,
         ...(r.ret > 0 ? { bytes: r.ret } : {}) });
       if (r.ret > 0) {
         this.#traceCall("SSL_read", r); // (an ending read is traced by #onReadEnd)
@@ -765,7 +930,7 @@ export class TlsSocket {
         continue;
       }
       this.#onReadEnd(r);
-      if (r.error !== "zero_return" && !this.#eofAnswered) throw this.#fatal ?? r.failure;
+      if (r.sslError !== "zero_return" && !this.#eofAnswered) throw this.#fatal ?? r.failure;
     }
     if (this.#fatal) throw this.#fatal; // truncation or a fatal error while waiting (the readable's read found it)
     if (this.#eofAnswered) {
@@ -774,8 +939,17 @@ export class TlsSocket {
     }
     // The 1: unless OpenSSL cleared SENT (scenario 16), where another call would send a second close_notify.
     if (conn.shutdownState.sent) last = await sd();
-    await this.#finish(conn.closeNotifyReceived > 0 ? "clean" : "truncated");
+    await this.#finish(this.#peerEnding());
     return { mode, ret: last?.ret ?? 1, steps, ending: this.#endingSoFar()! };
+  }
+
+  /**
+   * How an end after the peer's ZERO_RETURN went: "clean" if its
+   * close_notify really arrived, "truncated" if the ZERO_RETURN was a
+   * transport EOF that IGNORE_UNEXPECTED_EOF reads as one.
+   */
+  #peerEnding(): "clean" | "truncated" {
+    return this.#conn.closeNotifyReceived > 0 ? "clean" : "truncated";
   }
 
   /** SSL_get_shutdown, or what it was when the connection was freed. */
@@ -809,7 +983,7 @@ export class TlsSocket {
   async #finish(ending: Ending, error?: Error, abortTransport = false): Promise<void> {
     if (this.#ending) return;
     const state = this.#conn.shutdownState;
-    const session = this.#keepSession ? this.#conn.session ?? undefined : undefined;
+    const session = this.#settings.keepSession ? this.#conn.getSession() ?? undefined : undefined;
     if (this.#established) {
       this.#info ??= this.#conn.info;
       this.#chain ??= this.#conn.peerChain;
@@ -822,9 +996,8 @@ export class TlsSocket {
     // Ended here (one-way, quiet): nothing more will be read. (Errors have already errored it.)
     this.#closeReadable();
     this.#conn.dispose();
-    this.#releaseContext?.();
-    this.#sessions.unclaimed?.dispose(); // nobody asked for it
-    this.#sessions.unclaimed = undefined;
+    this.#settings.releaseContext?.();
+    this.#settings.sessions.close(); // waiters refused; an unclaimed session disposed
     if (abortTransport) {
       // At once: an abort waits for nothing (not even a write the peer never takes).
       void this.#writer.abort(error).catch(() => {});

@@ -13,7 +13,7 @@ const nameOf = (e) => (e && typeof e === "object" ? e.name : String(e));
  * @param {{ server: { certPem: string, keyPem: string }, client: { certPem: string, keyPem: string }, servername: string }} ids
  */
 export async function tour(lib, ids) {
-  const { OpenSSL, TlsSocket, Session, memoryPair } = lib;
+  const { OpenSSL, TlsSocket, TlsSession, memoryPair } = lib;
   const ossl = await OpenSSL.load();
   const { servername } = ids;
   const out = {
@@ -72,7 +72,7 @@ export async function tour(lib, ids) {
     ctx.dispose();
     sctx.dispose();
     out.engine = {
-      first: `${first.ret} ${first.error}`, handshakeDone: done, protocol: info.protocol, group: info.group,
+      first: `${first.ret} ${first.sslError}`, handshakeDone: done, protocol: info.protocol, group: info.group,
       verifyResult: info.verifyResult, read: str(read.data ?? new Uint8Array()),
       shutdown: [sd0.ret, sd1.ret], disposeMethod, undefinedKey, useAfterFree,
     };
@@ -80,11 +80,11 @@ export async function tour(lib, ids) {
 
   // ---- TlsSocket over memoryPair: client certificates, ALPN, the README's `for await` loop, sessions
   const serverCtx = ossl.createContext({
-    role: "server", cert: ids.server.certPem, key: ids.server.keyPem, alpn: ["h2", "http/1.1"],
+    role: "server", cert: ids.server.certPem, key: ids.server.keyPem, alpnProtocols: ["h2", "http/1.1"],
     clientCertificate: "require", ca: ids.client.certPem,
   });
   const clientCtx = ossl.createContext({
-    role: "client", ca: ids.server.certPem, cert: ids.client.certPem, key: ids.client.keyPem, alpn: ["http/1.1"],
+    role: "client", ca: ids.server.certPem, cert: ids.client.certPem, key: ids.client.keyPem, alpnProtocols: ["http/1.1"],
   });
   /** A client and a server TlsSocket, connected. */
   const pair = async (options = {}) => {
@@ -115,7 +115,7 @@ export async function tour(lib, ids) {
     const serverReport = await serving;
     const closed = await client.closed;
     out.loop = {
-      protocol: info.protocol, alpn: info.alpn, group: info.group, verifyResult: info.verifyResult,
+      protocol: info.protocol, alpnProtocols: info.alpnProtocol, group: info.group, verifyResult: info.verifyResult,
       serverSawClientCert: server.info.peerCertificate?.subject ?? null,
       received, chunks: n, ending: closed.ending, serverEnding: serverReport.ending, lockedAfter: client.readable.locked,
       ownIterator: Object.getOwnPropertySymbols(client.readable).includes(Symbol.asyncIterator),
@@ -124,7 +124,7 @@ export async function tour(lib, ids) {
     // resumption from the kept session, exported and imported as bytes
     const bytes = closed.session.export();
     closed.session.dispose();
-    const session = Session.import(ossl, bytes);
+    const session = TlsSession.import(ossl, bytes);
     const again = await pair({ session });
     out.resumed = { exportedBytes: bytes.length, sessionReused: again.client.info.sessionReused };
     await Promise.all([again.client.shutdown({ mode: "bidirectional" }), again.server.shutdown({ mode: "bidirectional" })]);

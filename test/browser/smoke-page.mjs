@@ -42,9 +42,9 @@ window.runColdHandshakes = async ({ ids, servername, groups, perGroup }) => {
         b = s.drain();
         if (b.length) c.feed(b);
         r = c.handshake();
-        if (r.ret <= 0 && r.error !== "want_read" && r.error !== "want_write") break;
+        if (r.ret <= 0 && r.sslError !== "want_read" && r.sslError !== "want_write") break;
       }
-      out.push(r.ret === 1 ? "ok" : `${id.name} ${g}: ${r.ret} ${r.error} ${r.failure?.message ?? ""}`);
+      out.push(r.ret === 1 ? "ok" : `${id.name} ${g}: ${r.ret} ${r.sslError} ${r.failure?.message ?? ""}`);
       c.dispose();
       s.dispose();
     }

@@ -66,7 +66,7 @@ export function scenarios(pki) {
   const tls12 = { maxVersion: "TLSv1.2" };
   return [
     { name: "tls13-mlkem-ecdsa", client: { ...client }, server: server() },
-    { name: "tls13-x25519-rsa-alpn", client: { ...client, groups: ["X25519"], alpn: ["h2", "http/1.1"] }, server: { ...server("rsa"), alpn: ["http/1.1"] } },
+    { name: "tls13-x25519-rsa-alpn", client: { ...client, groups: ["X25519"], alpnProtocols: ["h2", "http/1.1"] }, server: { ...server("rsa"), alpnProtocols: ["http/1.1"] } },
     { name: "tls13-hrr", client: { ...client, groups: ["X25519MLKEM768", "P-256"] }, server: { ...server(), groups: ["P-256"] } },
     { name: "tls13-chacha-ed25519", client: { ...client, ca: pki.ed25519.certPem, ciphersuites: "TLS_CHACHA20_POLY1305_SHA256", groups: ["X25519"] },
       server: { role: "server", sessionCache: false, cert: pki.ed25519.certPem, key: pki.ed25519.keyPem } },
@@ -88,12 +88,14 @@ export const reasonsSeen = new Set();
 
 /** Checks one engine Result. */
 function check(r, where) {
-  if (!r || typeof r.ret !== "number" || !KNOWN_ERRORS.has(r.error)) {
+  if (!r || typeof r.ret !== "number" || !KNOWN_ERRORS.has(r.sslError)) {
     throw new FuzzFailure(`${where}: not a Result: ${JSON.stringify(r)}`, {});
   }
   // (By name: the caller's OpenSSL may come from the sources or the build.)
-  if (r.ret <= 0 && (r.error === "ssl" || r.error === "syscall") && !(r.failure?.name === "OpenSSLError" && Array.isArray(r.failure.queue))) {
-    throw new FuzzFailure(`${where}: ${r.error} without an OpenSSLError`, {});
+  // SSL_shutdown's 0 is not a failure: SSL_get_error's value is reported bare (a ShutdownResult has `state`).
+  const shutdownZero = r.ret === 0 && "state" in r;
+  if (r.ret <= 0 && !shutdownZero && (r.sslError === "ssl" || r.sslError === "syscall") && !(r.failure?.name === "OpenSSLError" && Array.isArray(r.failure.queue))) {
+    throw new FuzzFailure(`${where}: ${r.sslError} without an OpenSSLError`, {});
   }
   if (r.failure) reasonsSeen.add(r.failure.reasonString);
   return r;
@@ -110,9 +112,9 @@ function drive(conn) {
 function settle(conn) {
   for (let i = 0; i < 4; i++) {
     const r = drive(conn);
-    if (r.ret <= 0 && r.error !== "want_read" && r.error !== "want_write") break;
+    if (r.ret <= 0 && r.sslError !== "want_read" && r.sslError !== "want_write") break;
   }
-  conn.transportClosed();
+  conn.closeInput();
   drive(conn);
 }
 
@@ -158,7 +160,7 @@ export class EngineFuzzer {
         c.feed(srv.drain());
       }
       c.read(); // TLS 1.3: the NewSessionTicket
-      const session = c.getSession?.() ?? c.session;
+      const session = c.getSession();
       if (!session?.resumable) throw new Error(`${s.name}: no resumable session`);
       return session;
     } finally {
@@ -296,7 +298,7 @@ export function runInputs(fuzzer, { target, seed, worker = 0, count, deadline = 
   const { ossl } = fuzzer;
   // The engine's shared I/O scratch buffer grows to the largest input (at most
   // 64 KiB here) and stays: grow it first, so it is part of the baseline.
-  ossl.ensureIO(65536);
+  ossl.randomBytes(65536); // (randomBytes draws into that buffer)
   const modes = { fresh: 0, live: 0 };
   const failure = (message, detail) => ({ type: "failure", message, detail: { target, ...detail } });
   let baseline = -1;

@@ -6,7 +6,7 @@
  */
 import { expect } from "vitest";
 import {
-  OpenSSL, type Connection, type ConnectionOptions, type Context, type ContextOptions,
+  OpenSSL, type TlsConnection, type ConnectionOptions, type TlsContext, type ContextOptions,
   type ProtocolVersion, type Result,
 } from "../../bindings/src/index.js";
 import { selfSigned, type Identity, type KeyType } from "./pki.js";
@@ -32,11 +32,11 @@ export interface PairOptions {
   clientConnection?: ConnectionOptions;
   serverConnection?: ConnectionOptions;
   /** Reuse contexts (for resumption), instead of creating them. */
-  clientContext?: Context;
-  serverContext?: Context;
+  clientContext?: TlsContext;
+  serverContext?: TlsContext;
 }
 
-export function contexts(ossl: OpenSSL, o: PairOptions = {}): { cctx: Context; sctx: Context } {
+export function contexts(ossl: OpenSSL, o: PairOptions = {}): { cctx: TlsContext; sctx: TlsContext } {
   const id = identity(o.keyType);
   const v = o.version ? { minVersion: o.version, maxVersion: o.version } : {};
   const cctx = o.clientContext ?? ossl.createContext({ role: "client", ca: id.certPem, ...v, ...o.client });
@@ -46,10 +46,10 @@ export function contexts(ossl: OpenSSL, o: PairOptions = {}): { cctx: Context; s
 
 /** A client and a server connection, and the wire between them. */
 export class Pair {
-  readonly client: Connection;
-  readonly server: Connection;
-  readonly cctx: Context;
-  readonly sctx: Context;
+  readonly client: TlsConnection;
+  readonly server: TlsConnection;
+  readonly cctx: TlsContext;
+  readonly sctx: TlsContext;
   readonly #ownsContexts: boolean[];
 
   constructor(ossl: OpenSSL, o: PairOptions = {}) {
@@ -77,14 +77,14 @@ export class Pair {
 
   /** Runs both handshakes to completion (every step must be 1 or WANT_READ). */
   handshake(): void {
-    let c: Result = { ret: -1, error: "want_read" };
-    let s: Result = { ret: -1, error: "want_read" };
+    let c: Result = { ret: -1, sslError: "want_read" };
+    let s: Result = { ret: -1, sslError: "want_read" };
     for (let i = 0; i < 20 && !(c.ret === 1 && s.ret === 1); i++) {
       if (c.ret !== 1) c = this.client.handshake();
       this.toServer();
       if (s.ret !== 1) s = this.server.handshake();
       this.toClient();
-      for (const r of [c, s]) if (r.ret !== 1) expect(r.error, r.failure?.message).toBe("want_read");
+      for (const r of [c, s]) if (r.ret !== 1) expect(r.sslError, r.failure?.message).toBe("want_read");
     }
     expect([c.ret, s.ret]).toEqual([1, 1]);
   }
@@ -93,7 +93,7 @@ export class Pair {
   closeCleanly(): void {
     expect(this.client.shutdown().ret).toBe(0);
     this.toServer();
-    expect(this.server.read().error).toBe("zero_return");
+    expect(this.server.read().sslError).toBe("zero_return");
     expect(this.server.shutdown().ret).toBe(1);
     this.toClient();
     expect(this.client.shutdown().ret).toBe(1);
@@ -127,7 +127,7 @@ export const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** Asserts an OpenSSL result: ret, SSL_get_error name and (for failures) the reason code. */
 export function expectResult(r: Result, ret: number, error: string, reason?: number): void {
-  expect({ ret: r.ret, error: r.error }, r.failure?.message).toEqual({ ret, error });
+  expect({ ret: r.ret, sslError: r.sslError }, r.failure?.message).toEqual({ ret, sslError: error });
   if (reason !== undefined) {
     expect(r.failure, `expected reason ${reason}`).toBeDefined();
     expect(r.failure!.reason, r.failure!.message).toBe(reason);

@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  OpenSSL, TlsSocket, TlsTruncationError, type Context, type ProtocolVersion, type ShutdownReport, type TlsSocketOptions,
+  OpenSSL, TlsSocket, TlsTruncationError, type TlsContext, type ProtocolVersion, type ShutdownReport, type TlsSocketOptions,
 } from "../../bindings/src/index.js";
 import { connectTcp, fromNodeSocket } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
@@ -84,7 +84,7 @@ export async function link(ctx: Ctx, kind: PeerKind, ours: Role, version: Protoc
     };
   }
   const listener = await listen();
-  const sctx: Context = ctx.ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem });
+  const sctx: TlsContext = ctx.ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem });
   const peer = await startTlsPeer(kind, { ...common, role: "client", port: listener.port });
   return {
     peer,
@@ -118,7 +118,7 @@ export function alertsReceived(): { onTrace: TlsSocketOptions["onTrace"]; alerts
 }
 
 /** [call, ret, error] of each step. */
-export const steps = (r: ShutdownReport) => r.steps.map((st) => [st.call, st.ret, st.error]);
+export const steps = (r: ShutdownReport) => r.steps.map((st) => [st.call, st.ret, st.sslError]);
 export const CLOSE_0_THEN_1 = [["SSL_shutdown", 0, "none"], ["SSL_read", 0, "zero_return"], ["SSL_shutdown", 1, "none"]];
 
 /** The close modes, for each version and both of our roles. */

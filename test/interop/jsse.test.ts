@@ -5,7 +5,7 @@
 // and its opt-in truncation detection.
 import { describe, expect, it } from "vitest";
 import {
-  TlsSocket, type Session, type TraceEvent,
+  TlsSocket, type TlsSession, type TraceEvent,
 } from "../../bindings/src/index.js";
 import { connectTcp } from "../../bindings/src/node.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
@@ -85,11 +85,11 @@ describe("openssl#25254: a JSSE TLS 1.3 close (user_canceled, then close_notify)
       role: "server", version: "TLSv1.3", script: ["send:1000:21", "wait", "close"], connections: 4,
       files: ctx.files, servername: SERVER_NAME,
     });
-    const connect = async (o: { session?: Session; keepSession?: boolean } = {}) => {
+    const connect = async (o: { session?: TlsSession; keepSession?: boolean } = {}) => {
       const events: string[] = [];
       const onTrace = (e: TraceEvent) => {
         if (e.type === "alert") events.push(`${e.direction} ${e.level} ${e.name}`);
-        else if (e.type === "call") events.push(`${e.call} ${e.ret} ${e.error}`);
+        else if (e.type === "call") events.push(`${e.call} ${e.ret} ${e.sslError}`);
         else if (e.type === "closed") events.push(`closed ${e.ending}`);
       };
       const s = await TlsSocket.connect(await connectTcp("127.0.0.1", peer.port), {

@@ -93,7 +93,7 @@ describe("nginx, HTTP/1.1 over TLS", () => {
     const { socket } = await get("keep-alive");
     const report = await socket.shutdown({ mode: "bidirectional", acceptEof: true });
     expect(report.ending).toBe("one-way");
-    expect(report.steps.map((st) => `${st.call} ${st.ret} ${st.error}`)).toEqual(["SSL_shutdown 0 none", "SSL_read 0 ssl"]);
+    expect(report.steps.map((st) => `${st.call} ${st.ret} ${st.sslError}`)).toEqual(["SSL_shutdown 0 syscall", "SSL_read 0 ssl"]);
     expect(report.steps[1]!.failure?.reasonString).toBe("unexpected eof while reading");
     expect((await socket.closed).ending).toBe("one-way");
   });

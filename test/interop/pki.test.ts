@@ -82,8 +82,8 @@ for (const peer of ["s_server", "gnutls-serv"] as Peer[]) {
 
     it("negotiates ALPN", async () => {
       const port = await server(peer, "ecdsa", { extra: peer === "s_server" ? ["-alpn", "h2,http/1.1"] : ["--alpn", "h2"] });
-      const socket = await connect(port, { alpn: ["http/1.0", "h2"] });
-      expect(socket.info.alpn).toBe("h2");
+      const socket = await connect(port, { alpnProtocols: ["http/1.0", "h2"] });
+      expect(socket.info.alpnProtocol).toBe("h2");
       await socket.destroy();
     });
   });

@@ -3,35 +3,39 @@
 // freed once drained, and the optional capacity behind outputCapacity. Then
 // what it buys: an idle established connection's heap.
 import { beforeAll, describe, expect, it } from "vitest";
-import { OpenSSL, TlsSocket, constants as C, memoryPair, type Connection } from "../../bindings/src/index.js";
+import { OpenSSL, TlsSocket, constants as C, memoryPair, type TlsConnection } from "../../bindings/src/index.js";
 import type { Ptr } from "../../bindings/src/generated/ffi.js";
+import { runtimeOf, type Runtime } from "../../bindings/src/engine/runtime.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 
 let ossl: OpenSSL;
+/** The heap helpers under `ossl` (not part of the package's API). */
+let rt: Runtime;
 beforeAll(async () => {
   ossl = await OpenSSL.instantiate();
+  rt = runtimeOf(ossl);
 });
 
 /** BIO_write_ex of `n` bytes: how many it took. */
 function write(bio: Ptr<"BIO">, n: number): number {
   const { ffi } = ossl;
-  const p = ossl.malloc(Math.max(n, 1));
+  const p = rt.malloc(Math.max(n, 1));
   try {
-    ffi.BIO_write_ex(bio, p as never, n, ossl.slot(0) as never);
-    return ossl.u32(ossl.slot(0));
+    ffi.BIO_write_ex(bio, p as never, n, rt.slot(0) as never);
+    return rt.u32(rt.slot(0));
   } finally {
-    ossl.free(p);
+    rt.free(p);
   }
 }
 
 /** BIO_read_ex of up to `n` bytes: whether it succeeded and how many it gave. */
 function read(bio: Ptr<"BIO">, n: number): { ok: boolean; got: number } {
-  const p = ossl.malloc(Math.max(n, 1));
+  const p = rt.malloc(Math.max(n, 1));
   try {
-    const ok = ossl.ffi.BIO_read_ex(bio, p as never, n, ossl.slot(0) as never) === 1;
-    return { ok, got: ossl.u32(ossl.slot(0)) };
+    const ok = ossl.ffi.BIO_read_ex(bio, p as never, n, rt.slot(0) as never) === 1;
+    return { ok, got: rt.u32(rt.slot(0)) };
   } finally {
-    ossl.free(p);
+    rt.free(p);
   }
 }
 
@@ -99,7 +103,7 @@ describe("an idle established connection's heap", () => {
     const warm = await pair();
     await exchange(warm[0], warm[1]);
     await Promise.all(warm.map((s) => s.destroy()));
-    ossl.ensureIO(256 * 1024); // the shared scratch buffer at its largest: part of the baseline
+    rt.ensureIO(256 * 1024); // the shared scratch buffer at its largest: part of the baseline
     const baseline = ossl.heapInUse();
     const pairs = [];
     for (let i = 0; i < 100; i++) pairs.push(await pair());
@@ -122,8 +126,8 @@ describe("an idle established connection's heap", () => {
     const a = await OpenSSL.instantiate(), b = await OpenSSL.instantiate();
     const cctx = a.createContext({ role: "client", ca: id.certPem });
     const sctx = b.createContext({ role: "server", cert: id.certPem, key: id.keyPem });
-    const pump = (from: Connection, to: Connection) => { const x = from.drain(); if (x.length) to.feed(x); };
-    const open = (): [Connection, Connection] => {
+    const pump = (from: TlsConnection, to: TlsConnection) => { const x = from.drain(); if (x.length) to.feed(x); };
+    const open = (): [TlsConnection, TlsConnection] => {
       const c = cctx.createConnection({ servername: SERVER_NAME }), s = sctx.createConnection();
       c.handshake();
       for (let i = 0; i < 10 && !(c.handshakeDone && s.handshakeDone); i++) { pump(c, s); s.handshake(); pump(s, c); c.handshake(); }

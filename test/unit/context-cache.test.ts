@@ -4,13 +4,13 @@
 // behaviour are never shared; unused shared contexts are kept (a few) for the
 // next connection and disposed beyond that.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { OpenSSL, TlsSocket, memoryPair, type Context } from "../../bindings/src/index.js";
+import { OpenSSL, TlsSocket, memoryPair, type TlsContext } from "../../bindings/src/index.js";
 import { IDLE_CONTEXTS_KEPT, contextCacheOf, shareKey } from "../../bindings/src/context-cache.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { selfSigned } from "../helpers/pki.js";
 
 let ossl: OpenSSL;
-let sctx: Context;
+let sctx: TlsContext;
 const id = identity();
 const client = selfSigned("client.test");
 beforeAll(async () => {
@@ -35,16 +35,16 @@ const end = (p: TlsSocket[]) => Promise.all(p.map((s) => s.destroy()));
 describe("shared client contexts", () => {
   it("sockets with equal options share one context; different options get another", async () => {
     const cache = contextCacheOf(ossl);
-    const one = await pair({ alpn: ["h2"] });
-    const two = await pair({ alpn: ["h2"] });
+    const one = await pair({ alpnProtocols: ["h2"] });
+    const two = await pair({ alpnProtocols: ["h2"] });
     expect(cache.stats).toEqual({ contexts: 1, inUse: 1 });
-    const three = await pair({ alpn: ["http/1.1"] });
+    const three = await pair({ alpnProtocols: ["http/1.1"] });
     expect(cache.stats).toEqual({ contexts: 2, inUse: 2 });
     for (const p of [one, two, three]) expect(p[0].info.verification).toMatch(/^verified/);
     await end([...one, ...two, ...three]);
     expect(cache.stats).toEqual({ contexts: 2, inUse: 0 }); // kept for the next connection
     const heapBefore = ossl.heapInUse();
-    const four = await pair({ alpn: ["h2"] });
+    const four = await pair({ alpnProtocols: ["h2"] });
     expect(cache.stats.contexts).toBe(2); // reused, not made again
     await end(four);
     expect(ossl.heapInUse()).toBeLessThanOrEqual(heapBefore + 1024);
@@ -61,7 +61,7 @@ describe("shared client contexts", () => {
 
   it(`keeps at most ${IDLE_CONTEXTS_KEPT} unused contexts, the most recently used`, async () => {
     const cache = contextCacheOf(ossl);
-    for (let i = 0; i < IDLE_CONTEXTS_KEPT + 4; i++) await end(await pair({ alpn: [`p${i}`] }));
+    for (let i = 0; i < IDLE_CONTEXTS_KEPT + 4; i++) await end(await pair({ alpnProtocols: [`p${i}`] }));
     expect(cache.stats).toEqual({ contexts: IDLE_CONTEXTS_KEPT, inUse: 0 });
     expect(await TlsSocket.clearContextCache(ossl)).toBe(0);
     expect(cache.stats.contexts).toBe(0);
@@ -69,8 +69,8 @@ describe("shared client contexts", () => {
 
   it("a context in use is never disposed by the cache, and a failed handshake gives its context back", async () => {
     const cache = contextCacheOf(ossl);
-    const live = await pair({ alpn: ["keep"] });
-    for (let i = 0; i < IDLE_CONTEXTS_KEPT + 2; i++) await end(await pair({ alpn: [`q${i}`] }));
+    const live = await pair({ alpnProtocols: ["keep"] });
+    for (let i = 0; i < IDLE_CONTEXTS_KEPT + 2; i++) await end(await pair({ alpnProtocols: [`q${i}`] }));
     expect(await TlsSocket.clearContextCache(ossl)).toBe(1); // the live one stays
     const w = live[0].writable.getWriter();
     await w.write(new TextEncoder().encode("still works"));
@@ -80,12 +80,12 @@ describe("shared client contexts", () => {
     r.releaseLock();
     await end(live);
     // a wrong host name fails verification: the context is released all the same
-    await expect(pair({ servername: "wrong.test", alpn: ["bad"] })).rejects.toThrow(/certificate verification failed: hostname mismatch/);
+    await expect(pair({ servername: "wrong.test", alpnProtocols: ["bad"] })).rejects.toThrow(/certificate verification failed: hostname mismatch/);
     expect(cache.stats.inUse).toBe(0);
   });
 
   it("the share key: equal for equal plain data, none for keys and functions", () => {
-    expect(shareKey({ alpn: ["h2"], ca: "x", verify: undefined })).toBe(shareKey({ ca: "x", alpn: ["h2"] }));
+    expect(shareKey({ alpnProtocols: ["h2"], ca: "x", verify: undefined })).toBe(shareKey({ ca: "x", alpnProtocols: ["h2"] }));
     expect(shareKey({ ca: new Uint8Array([1, 2]) })).not.toBe(shareKey({ ca: new Uint8Array([1, 3]) }));
     expect(shareKey({ options: 4n })).toBe("options=4n");
     expect(shareKey({ key: "-----BEGIN PRIVATE KEY-----" })).toBeUndefined();

@@ -71,7 +71,7 @@ describe("certificates", () => {
     r = p.client.handshake();
     expectResult(r, -1, "ssl", C.SSL_R_CERTIFICATE_VERIFY_FAILED);
     expect(p.client.info.verifyResult).toBe(C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
-    expect(p.client.verifyFailure).toMatchObject({ depth: 0, subject: `/CN=${SERVER_NAME}`, error: C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT });
+    expect(p.client.verifyFailure).toMatchObject({ depth: 0, subject: `/CN=${SERVER_NAME}`, verifyResult: C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT });
   });
 
   it("fails verification for the wrong host name (X509_V_ERR_HOSTNAME_MISMATCH)", () => {
@@ -86,7 +86,7 @@ describe("certificates", () => {
     const seen: number[] = [];
     using p = new Pair(ossl, {
       client: { ca: stranger.certPem },
-      clientConnection: { servername: SERVER_NAME, onVerify: (ok, d) => (seen.push(d.error), true) },
+      clientConnection: { servername: SERVER_NAME, onVerify: (ok, d) => (seen.push(d.verifyResult), true) },
     });
     p.handshake();
     expect(seen).toContain(C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
@@ -143,14 +143,14 @@ describe("signature algorithms and IP addresses", () => {
 
 describe("ALPN", () => {
   it("the server picks its most preferred protocol the client offered", () => {
-    using p = new Pair(ossl, { client: { alpn: ["http/1.1", "h2"] }, server: { alpn: ["h2", "http/1.1"] } });
+    using p = new Pair(ossl, { client: { alpnProtocols: ["http/1.1", "h2"] }, server: { alpnProtocols: ["h2", "http/1.1"] } });
     p.handshake();
-    expect(p.client.info.alpn).toBe("h2");
-    expect(p.server.info.alpn).toBe("h2");
+    expect(p.client.info.alpnProtocol).toBe("h2");
+    expect(p.server.info.alpnProtocol).toBe("h2");
   });
 
   it("no common protocol: the handshake fails with no_application_protocol", () => {
-    using p = new Pair(ossl, { client: { alpn: ["h2"] }, server: { alpn: ["imap"] } });
+    using p = new Pair(ossl, { client: { alpnProtocols: ["h2"] }, server: { alpnProtocols: ["imap"] } });
     p.client.handshake(); p.toServer();
     expectResult(p.server.handshake(), -1, "ssl", C.SSL_R_NO_APPLICATION_PROTOCOL);
     p.toClient();

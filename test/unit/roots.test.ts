@@ -32,16 +32,16 @@ describe("the default root store", () => {
     const ok = verdicts.filter((v) => v.ok).length;
     expect(ok).toBeGreaterThan(info.count * 0.9);
     // what fails, fails for a reason OpenSSL names: mostly roots that expired since the package was made
-    for (const v of verdicts.filter((v) => !v.ok)) expect(v.result).not.toBe(C.X509_V_OK);
+    for (const v of verdicts.filter((v) => !v.ok)) expect(v.verifyResult).not.toBe(C.X509_V_OK);
     const isrg = ders.find((der) => new X509Certificate(der).subject.includes("CN=ISRG Root X1"));
     expect(isrg).toBeDefined();
-    expect(ossl.verifyCertificate(isrg!, { ca: "default" })).toMatchObject({ ok: true, result: C.X509_V_OK });
+    expect(ossl.verifyCertificate(isrg!, { ca: "default" })).toMatchObject({ ok: true, verifyResult: C.X509_V_OK });
   });
 
   it("a certificate from a test CA is not trusted by it", () => {
     const r = ossl.verifyCertificate(identity().certPem, { ca: "default" });
     expect(r.ok).toBe(false);
-    expect(r.result).toBe(C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    expect(r.verifyResult).toBe(C.X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
   });
 
   it("is what a client context trusts by default once loaded, and a test server is refused", () => {

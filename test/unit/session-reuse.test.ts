@@ -4,7 +4,7 @@
 // session unusable, and not at all with reuseSessions: false.
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  OpenSSL, TlsSocket, memoryPair, type Context, type ProtocolVersion, type TlsSocketOptions,
+  OpenSSL, TlsSocket, memoryPair, type TlsContext, type ProtocolVersion, type TlsSocketOptions,
 } from "../../bindings/src/index.js";
 import { SessionCache } from "../../bindings/src/session-cache.js";
 import { Pair, SERVER_NAME, identity } from "../helpers/harness.js";
@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 
 /** Connects to a server on `sctx`, reads nothing, closes cleanly both ways; resolves whether it resumed. */
-async function visit(sctx: Context, options: TlsSocketOptions = {}): Promise<boolean> {
+async function visit(sctx: TlsContext, options: TlsSocketOptions = {}): Promise<boolean> {
   const [a, b] = memoryPair();
   const [client, server] = await Promise.all([
     TlsSocket.connect(a, { openssl: ossl, ca: id.certPem, servername: SERVER_NAME, ...options }),
@@ -34,7 +34,7 @@ async function visit(sctx: Context, options: TlsSocketOptions = {}): Promise<boo
   return reused;
 }
 
-function server(version?: ProtocolVersion): Context {
+function server(version?: ProtocolVersion): TlsContext {
   return ossl.createContext({ role: "server", cert: id.certPem, key: id.keyPem, ...(version ? { minVersion: version, maxVersion: version } : {}) });
 }
 
@@ -56,9 +56,9 @@ describe("reconnects resume by default", () => {
     const sctx = server();
     expect(await visit(sctx)).toBe(false);
     expect(await visit(sctx, { reuseSessions: false })).toBe(false);
-    expect(await visit(sctx, { host: SERVER_NAME, servername: "other.test" })).toBe(false); // (the same certificate checks out)
+    expect(await visit(sctx, { checkHost: SERVER_NAME, servername: "other.test" })).toBe(false); // (the same certificate checks out)
     expect(await visit(sctx, { ca: [id.certPem, selfSigned("unrelated.test").certPem] })).toBe(false);
-    expect(await visit(sctx, { alpn: ["http/1.1"] })).toBe(false);
+    expect(await visit(sctx, { alpnProtocols: ["http/1.1"] })).toBe(false);
     expect(await visit(sctx)).toBe(true); // the first options' sessions are still there
     sctx.dispose();
   });
@@ -98,7 +98,7 @@ describe("the cache itself", () => {
       using p = new Pair(ossl, { version: "TLSv1.2" }); // (a TLS 1.2 session is resumable at once)
       p.handshake();
       p.closeCleanly(); // (freed unshut, OpenSSL would mark it not resumable)
-      return p.client.session!;
+      return p.client.getSession()!;
     });
     for (const s of sessions) cache.put("k", s);
     expect(cache.size).toBe(4); // the two oldest were disposed

@@ -2,7 +2,7 @@
 // stays in the cache for further reuse (the SSL_shutdown man page); an
 // unclean end removes it.
 import { beforeAll, describe, expect, it } from "vitest";
-import { Session, SessionNotResumableError, type Context, type OpenSSL, type ProtocolVersion } from "../../bindings/src/index.js";
+import { TlsSession, SessionNotResumableError, type TlsContext, type OpenSSL, type ProtocolVersion } from "../../bindings/src/index.js";
 import { contexts, expectResult, load, Pair, type PairOptions } from "../helpers/harness.js";
 
 let ossl: OpenSSL;
@@ -23,20 +23,20 @@ const VARIANTS: Variant[] = [
  * the object itself or through export()/import() as an application would
  * store it. Returns SSL_session_reused and SSL_SESSION_is_resumable.
  */
-function reconnect(v: Variant, first: (p: Pair) => Session | void, o: PairOptions & { via?: "object" | "export" } = {}): { resumedSession: boolean; resumable: boolean } {
+function reconnect(v: Variant, first: (p: Pair) => TlsSession | void, o: PairOptions & { via?: "object" | "export" } = {}): { resumedSession: boolean; resumable: boolean } {
   const opts: PairOptions = { version: v.version, server: { tickets: v.tickets, ...o.server }, client: o.client };
   const { cctx, sctx } = contexts(ossl, opts);
   try {
     const p1 = new Pair(ossl, { ...opts, clientContext: cctx, serverContext: sctx });
     p1.handshake();
     expect(p1.client.sessionReused).toBe(false);
-    const session = first(p1) ?? p1.client.session!;
+    const session = first(p1) ?? p1.client.getSession()!;
     p1.client.dispose();
     p1.server.dispose();
     const resumable = session.resumable;
     let offered = session;
     if (o.via === "export") {
-      offered = Session.import(ossl, session.export());
+      offered = TlsSession.import(ossl, session.export());
       session.dispose();
     }
     const p2 = new Pair(ossl, { ...opts, clientContext: cctx, serverContext: sctx, clientConnection: { session: offered } });
@@ -47,8 +47,8 @@ function reconnect(v: Variant, first: (p: Pair) => Session | void, o: PairOption
     p2.dispose();
     return { resumedSession, resumable };
   } finally {
-    (cctx as Context).dispose();
-    (sctx as Context).dispose();
+    (cctx as TlsContext).dispose();
+    (sctx as TlsContext).dispose();
   }
 }
 
@@ -61,7 +61,7 @@ describe.each(VARIANTS)("$name", (v) => {
   it("32: client freed without shutdown: not resumed", () => {
     const r = reconnect(v, (p) => {
       p.client.read(); // TLS 1.3 tickets: the session would be resumable
-      const session = p.client.session!;
+      const session = p.client.getSession()!;
       p.client.dispose();
       expect(() => session.export()).toThrow(SessionNotResumableError);
       return session;
@@ -71,13 +71,13 @@ describe.each(VARIANTS)("$name", (v) => {
 
   it("32: client saw an unexpected EOF: not resumed", () => {
     const r = reconnect(v, (p) => {
-      p.client.transportClosed();
+      p.client.closeInput();
       expectResult(p.client.read(), 0, "ssl");
     });
     expect(r).toEqual({ resumedSession: false, resumable: false });
     // export() refuses such a session: its bytes would not say it was invalidated
     expect(() => reconnect(v, (p) => {
-      p.client.transportClosed();
+      p.client.closeInput();
       p.client.read();
     }, { via: "export" })).toThrow(SessionNotResumableError);
   });
@@ -129,14 +129,14 @@ describe("Session objects", () => {
     const p = new Pair(ossl, { version: "TLSv1.3" });
     p.handshake();
     p.closeCleanly();
-    using s = p.client.session!;
+    using s = p.client.getSession()!;
     expect(s.protocolVersion).toBe(0x0304);
     expect(s.hasTicket).toBe(true);
     expect(s.timeout).toBeGreaterThan(0);
-    using t = Session.import(ossl, s.export());
+    using t = TlsSession.import(ossl, s.export());
     expect(t.resumable).toBe(true);
-    expect(() => Session.import(ossl, new Uint8Array([1, 2, 3]))).toThrow(/not a serialized SSL_SESSION/);
-    expect(() => Session.import(ossl, "x" as never)).toThrow(TypeError);
+    expect(() => TlsSession.import(ossl, new Uint8Array([1, 2, 3]))).toThrow(/not a serialized SSL_SESSION/);
+    expect(() => TlsSession.import(ossl, "x" as never)).toThrow(TypeError);
     p.dispose();
   });
 });

@@ -2,7 +2,7 @@
 // and ALPN chosen by a server callback.
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { constants as C, OpenSSL, type Session } from "../../bindings/src/index.js";
+import { constants as C, OpenSSL, type TlsSession } from "../../bindings/src/index.js";
 import { Pair, contexts, expectResult } from "../helpers/harness.js";
 
 let ossl: OpenSSL;
@@ -12,7 +12,7 @@ beforeAll(async () => {
 
 describe("sessions as they arrive", () => {
   it("TLS 1.3: each NewSessionTicket reaches onSession when the client reads it; each one resumes", () => {
-    const got: Session[] = [];
+    const got: TlsSession[] = [];
     const { cctx, sctx } = contexts(ossl, { version: "TLSv1.3", client: { collectSessions: true }, server: { numTickets: 3 } });
     const p = new Pair(ossl, { clientContext: cctx, serverContext: sctx, clientConnection: { servername: "server.test", onSession: (s) => got.push(s) } });
     p.handshake();
@@ -34,7 +34,7 @@ describe("sessions as they arrive", () => {
   });
 
   it("TLS 1.2: the session arrives at the end of the handshake", () => {
-    const got: Session[] = [];
+    const got: TlsSession[] = [];
     using p = new Pair(ossl, { version: "TLSv1.2", client: { collectSessions: true }, clientConnection: { servername: "server.test", onSession: (s) => got.push(s) } });
     p.handshake();
     expect(got).toHaveLength(1);
@@ -52,7 +52,7 @@ describe("collectSessions", () => {
       const first = new Pair(ossl, { clientContext: cctx, serverContext: sctx });
       first.handshake();
       first.closeCleanly();
-      const session = first.client.session!;
+      const session = first.client.getSession()!;
       first.dispose();
       const reused: boolean[] = [];
       for (let i = 0; i < 2; i++) {
@@ -77,7 +77,7 @@ describe("ticket keys", () => {
       const first = new Pair(ossl, { clientContext: cctx, serverContext: sctx });
       first.handshake();
       first.closeCleanly();
-      const session = first.client.session!;
+      const session = first.client.getSession()!;
       first.dispose();
       const again = (): boolean => {
         using q = new Pair(ossl, { clientContext: cctx, serverContext: sctx, clientConnection: { servername: "server.test", session } });
@@ -99,13 +99,13 @@ describe("ALPN chosen by a callback", () => {
   it("the server's function sees the client's offer and picks; undefined refuses", () => {
     const seen: string[][] = [];
     using p = new Pair(ossl, {
-      client: { alpn: ["h2", "http/1.1"] },
-      server: { alpnSelect: (offered) => (seen.push(offered), offered.includes("http/1.1") ? "http/1.1" : undefined) },
+      client: { alpnProtocols: ["h2", "http/1.1"] },
+      server: { alpnCallback: (offered) => (seen.push(offered), offered.includes("http/1.1") ? "http/1.1" : undefined) },
     });
     p.handshake();
     expect(seen).toEqual([["h2", "http/1.1"]]);
-    expect(p.client.info.alpn).toBe("http/1.1");
-    using refused = new Pair(ossl, { client: { alpn: ["h2"] }, server: { alpnSelect: () => undefined } });
+    expect(p.client.info.alpnProtocol).toBe("http/1.1");
+    using refused = new Pair(ossl, { client: { alpnProtocols: ["h2"] }, server: { alpnCallback: () => undefined } });
     refused.client.handshake(); refused.toServer();
     expectResult(refused.server.handshake(), -1, "ssl", C.SSL_R_NO_APPLICATION_PROTOCOL);
   });

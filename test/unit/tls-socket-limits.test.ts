@@ -311,7 +311,7 @@ describe("a peer that answers our close_notify by closing the transport (item 5)
     const client = await nginxLike();
     const report = await client.shutdown({ mode: "bidirectional", acceptEof: true });
     expect(report).toMatchObject({ ret: 0, ending: "one-way" });
-    expect(report.steps.map((st) => `${st.call} ${st.ret} ${st.error}`)).toEqual(["SSL_shutdown 0 none", "SSL_read 0 ssl"]);
+    expect(report.steps.map((st) => `${st.call} ${st.ret} ${st.sslError}`)).toEqual(["SSL_shutdown 0 syscall", "SSL_read 0 ssl"]);
     expect(report.steps[1]!.failure?.reasonString).toBe("unexpected eof while reading");
     expect(await client.closed).toMatchObject({ ending: "one-way", state: { sent: true, received: false } });
     expect((await client.closed).error).toBeUndefined();

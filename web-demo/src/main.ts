@@ -61,7 +61,7 @@ function setConnected(on: boolean) {
 
 function showHandshake(v: HandshakeView) {
   const facts: [string, string][] = [
-    ["Protocol", v.protocol], ["Cipher", v.cipher], ["Key exchange", v.group ?? "—"], ["ALPN", v.alpn ?? "none"],
+    ["Protocol", v.protocol], ["Cipher", v.cipher], ["Key exchange", v.group ?? "—"], ["ALPN", v.alpnProtocol ?? "none"],
     ["Verification", v.verified ? "verified: certificate and host name OK"
       : v.verification === "disabled" ? "DISABLED: nothing about the server was checked" : `failed (${v.verifyResultString})`],
     ["Session reused", v.sessionReused ? "reused" : "no (full handshake)"], ["Handshake time", `${v.ms} ms`],

@@ -2,7 +2,7 @@
 // tunnel, reporting every step. Runs on the main thread or in a Worker.
 import {
   CertificateVerificationError, OpenSSL, TlsSocket, TlsTruncationError, WebSocketClosedError, connectWebSocket,
-  type Session, type TraceEvent,
+  type TlsSession, type TraceEvent,
 } from "openssl-tls-wasm";
 import type { Command, ConnectOptions, DemoConfig, DemoEvent } from "./types";
 
@@ -43,13 +43,13 @@ export function describeError(e: unknown): { title: string; message: string } {
 export function createSession(emit: (e: DemoEvent) => void, thread: "main thread" | "Worker") {
   let socket: TlsSocket | undefined;
   let config: DemoConfig | undefined;
-  let saved: Session | undefined;
+  let saved: TlsSession | undefined;
   let kind: "echo" | "www" = "echo";
   const encoder = new TextEncoder();
 
   const trace = (e: TraceEvent) => {
     if (e.type === "call") {
-      const error = e.call === "SSL_shutdown" && e.ret >= 0 ? "" : ` ${ERROR_NAMES[e.error] ?? e.error}`;
+      const error = e.call === "SSL_shutdown" && e.ret >= 0 ? "" : ` ${ERROR_NAMES[e.sslError] ?? e.sslError}`;
       const meaning = e.call === "SSL_shutdown" && e.ret === 0 ? " (close_notify sent, waiting for the peer's)" : "";
       emit({ type: "timeline", kind: "call", text: `${e.call}() = ${e.ret}${error}${meaning}`,
         detail: `SSL_get_shutdown: ${flags(e.state)}${e.reason ? `; reason: ${e.reason}` : ""}` });
@@ -74,7 +74,7 @@ export function createSession(emit: (e: DemoEvent) => void, thread: "main thread
     const alpn = o.alpn.split(",").map((s) => s.trim()).filter(Boolean);
     socket = await TlsSocket.connect(transport, {
       openssl: ossl, ...versions, groups: o.groups, ca: o.verify ? cfg.caPem : "none", servername: cfg.servername, verify: o.verify,
-      ...(alpn.length ? { alpn } : {}), ...(o.resume && saved ? { session: saved } : {}),
+      ...(alpn.length ? { alpnProtocols: alpn } : {}), ...(o.resume && saved ? { session: saved } : {}),
       // The page shows resumption explicitly (the saved session), so no automatic reuse.
       keepSession: true, reuseSessions: false, onTrace: trace,
     });
@@ -82,7 +82,7 @@ export function createSession(emit: (e: DemoEvent) => void, thread: "main thread
     emit({
       type: "connected",
       view: {
-        protocol: info.protocol, cipher: info.cipher, group: info.group, alpn: info.alpn, sessionReused: info.sessionReused,
+        protocol: info.protocol, cipher: info.cipher, group: info.group, alpnProtocol: info.alpnProtocol, sessionReused: info.sessionReused,
         verifyResult: info.verifyResult, verifyResultString: info.verifyResultString, verified: info.verification === "verified", verification: info.verification,
         ms: Math.round(performance.now() - started), chain: socket.peerChain, thread,
       },

@@ -42,7 +42,7 @@ export interface HandshakeView {
   protocol: string;
   cipher: string;
   group: string | null;
-  alpn: string | null;
+  alpnProtocol: string | null;
   sessionReused: boolean;
   verifyResult: number;
   verifyResultString: string;

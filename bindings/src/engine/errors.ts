@@ -1,4 +1,5 @@
 import { ERR_LIB_SSL } from "../generated/constants.js";
+import type { SslErrorName } from "./types.js";
 
 /**
  * Errors: one class per kind, each with its own `name`, never a shared
@@ -34,15 +35,20 @@ export interface ErrorQueueEntry {
  */
 export class OpenSSLError extends Error {
   override name = "OpenSSLError";
+  /** The primary error's packed code (ERR_get_error); 0 if the queue was empty. */
   readonly code: number;
+  /** Its library (ERR_GET_LIB), e.g. ERR_LIB_SSL. */
   readonly library: number;
+  /** Its reason code (ERR_GET_REASON), e.g. SSL_R_UNEXPECTED_EOF_WHILE_READING. */
   readonly reason: number;
+  /** Its reason text (ERR_reason_error_string). */
   readonly reasonString: string;
+  /** Every queued error, earliest first. */
   readonly queue: readonly ErrorQueueEntry[];
   /** The SSL_get_error name of the call that failed, when it was an SSL call. */
-  readonly sslError: string | undefined;
+  readonly sslError: SslErrorName | undefined;
 
-  constructor(message: string, queue: readonly ErrorQueueEntry[], sslError?: string, options?: ErrorOptions) {
+  constructor(message: string, queue: readonly ErrorQueueEntry[], sslError?: SslErrorName, options?: ErrorOptions) {
     const first = queue.find((e) => e.library === ERR_LIB_SSL && !e.system) ?? queue[0];
     super(first ? `${message}: ${first.reasonString || `reason ${first.reason}`}` +
       (first.data ? ` (${first.data})` : "") : message, options);

@@ -1,36 +1,58 @@
 /**
- * Session: an SSL_SESSION (owned reference), for resumption.
- * @see https://docs.openssl.org/3.5/man3/SSL_SESSION_is_resumable/
+ * TlsSession: an SSL_SESSION (one owned reference), for resumption.
  */
 import type { Ptr } from "../generated/ffi.js";
 import { disposable } from "./dispose.js";
 import { SessionNotResumableError, UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
+import { runtimeOf, type Runtime } from "./runtime.js";
 
-export class Session {
-  readonly ossl: OpenSSL;
+/**
+ * A TLS session (SSL_SESSION) that a later connection can resume. Each
+ * TlsSession object holds one reference: dispose() it when done (`using`
+ * works). Get one from TlsConnection.getSession(), TlsSocket.getSession(),
+ * an onSession listener, or TlsSession.import().
+ * @see https://docs.openssl.org/3.5/man3/SSL_SESSION_is_resumable/
+ */
+export class TlsSession {
+  readonly #rt: Runtime;
   #ptr: Ptr<"SSL_SESSION"> | 0;
 
   /** @internal Takes ownership of one reference to `ptr`. */
-  constructor(ossl: OpenSSL, ptr: Ptr<"SSL_SESSION">) {
-    this.ossl = ossl;
+  constructor(rt: Runtime, ptr: Ptr<"SSL_SESSION">) {
+    this.#rt = rt;
     this.#ptr = ptr;
   }
 
-  /** Parses bytes made by export() (d2i_SSL_SESSION). */
-  static import(ossl: OpenSSL, bytes: Uint8Array): Session {
-    if (!(bytes instanceof Uint8Array)) throw new TypeError("Session.import: expected a Uint8Array");
-    const { ffi } = ossl;
+  /**
+   * Parses bytes made by export() (d2i_SSL_SESSION) into a session of the
+   * `openssl` instance (sessions resume only on connections of their own instance).
+   * @see https://docs.openssl.org/3.5/man3/d2i_SSL_SESSION/
+   */
+  static import(openssl: OpenSSL, bytes: Uint8Array): TlsSession {
+    const rt = runtimeOf(openssl);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError("TlsSession.import: expected a Uint8Array");
+    const { ffi } = rt;
     ffi.ERR_clear_error();
-    const p = ossl.withD2iInput(bytes, (pp, n) => ffi.d2i_SSL_SESSION(0 as never, pp as never, n));
-    if (!p) throw ossl.error("Session.import: not a serialized SSL_SESSION");
-    return new Session(ossl, p);
+    const p = rt.withD2iInput(bytes, (pp, n) => ffi.d2i_SSL_SESSION(0 as never, pp as never, n));
+    if (!p) throw rt.error("TlsSession.import: not a serialized SSL_SESSION");
+    return new TlsSession(rt, p);
   }
 
-  /** @internal */
+  /** @internal The SSL_SESSION pointer; throws UseAfterFreeError after dispose(). */
   get ptr(): Ptr<"SSL_SESSION"> {
-    if (!this.#ptr) throw new UseAfterFreeError("Session");
+    if (!this.#ptr) throw new UseAfterFreeError("TlsSession");
     return this.#ptr;
+  }
+
+  /** @internal The runtime it belongs to. */
+  get runtime(): Runtime {
+    return this.#rt;
+  }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.#ptr === 0;
   }
 
   /**
@@ -43,45 +65,45 @@ export class Session {
    * an SSL_free without SSL_shutdown; SHUTDOWN.md scenario 32).
    */
   export(): Uint8Array {
-    const { ossl } = this;
-    const { ffi } = ossl;
+    const rt = this.#rt;
+    const { ffi } = rt;
     if (!this.resumable) throw new SessionNotResumableError();
     const n = ffi.i2d_SSL_SESSION(this.ptr, 0 as never);
-    if (n <= 0) throw ossl.error("i2d_SSL_SESSION failed");
-    const buf = ossl.malloc(n);
+    if (n <= 0) throw rt.error("i2d_SSL_SESSION failed");
+    const buf = rt.malloc(n);
     try {
-      const pp = ossl.slot(0);
-      ossl.setU32(pp, buf);
-      if (ffi.i2d_SSL_SESSION(this.ptr, pp as never) !== n) throw ossl.error("i2d_SSL_SESSION failed");
-      return ossl.heap.slice(buf, buf + n);
+      const pp = rt.slot(0);
+      rt.setU32(pp, buf);
+      if (ffi.i2d_SSL_SESSION(this.ptr, pp as never) !== n) throw rt.error("i2d_SSL_SESSION failed");
+      return rt.heap.slice(buf, buf + n);
     } finally {
-      ossl.cleanseFree(buf, n);
+      rt.cleanseFree(buf, n);
     }
   }
 
   /** SSL_SESSION_is_resumable: a new connection may resume it. */
   get resumable(): boolean {
-    return this.ossl.ffi.SSL_SESSION_is_resumable(this.ptr) === 1;
+    return this.#rt.ffi.SSL_SESSION_is_resumable(this.ptr) === 1;
   }
 
   /** SSL_SESSION_has_ticket. */
   get hasTicket(): boolean {
-    return this.ossl.ffi.SSL_SESSION_has_ticket(this.ptr) === 1;
+    return this.#rt.ffi.SSL_SESSION_has_ticket(this.ptr) === 1;
   }
 
   /** SSL_SESSION_get_protocol_version (e.g. TLS1_3_VERSION). */
   get protocolVersion(): number {
-    return this.ossl.ffi.SSL_SESSION_get_protocol_version(this.ptr);
+    return this.#rt.ffi.SSL_SESSION_get_protocol_version(this.ptr);
   }
 
   /** SSL_SESSION_get_timeout, seconds. */
   get timeout(): number {
-    return Number(this.ossl.ffi.SSL_SESSION_get_timeout(this.ptr));
+    return Number(this.#rt.ffi.SSL_SESSION_get_timeout(this.ptr));
   }
 
   /** SSL_SESSION_get_ticket_lifetime_hint, seconds. */
   get ticketLifetimeHint(): number {
-    return Number(this.ossl.ffi.SSL_SESSION_get_ticket_lifetime_hint(this.ptr));
+    return Number(this.#rt.ffi.SSL_SESSION_get_ticket_lifetime_hint(this.ptr));
   }
 
   /**
@@ -89,24 +111,24 @@ export class Session {
    * allow. Servers here never offer early data (replayable), so it is 0.
    */
   get maxEarlyData(): number {
-    return this.ossl.ffi.SSL_SESSION_get_max_early_data(this.ptr);
+    return this.#rt.ffi.SSL_SESSION_get_max_early_data(this.ptr);
   }
 
   /** Another reference to the same session (SSL_SESSION_up_ref), owned by the caller: dispose each. */
-  clone(): Session {
+  clone(): TlsSession {
     const ptr = this.ptr;
-    if (this.ossl.ffi.SSL_SESSION_up_ref(ptr) !== 1) throw this.ossl.error("SSL_SESSION_up_ref failed");
-    return new Session(this.ossl, ptr);
+    if (this.#rt.ffi.SSL_SESSION_up_ref(ptr) !== 1) throw this.#rt.error("SSL_SESSION_up_ref failed");
+    return new TlsSession(this.#rt, ptr);
   }
 
   /** Releases this reference (SSL_SESSION_free). Idempotent. */
   dispose(): void {
     if (!this.#ptr) return;
-    this.ossl.ffi.SSL_SESSION_free(this.#ptr);
+    this.#rt.ffi.SSL_SESSION_free(this.#ptr);
     this.#ptr = 0;
   }
 }
 
 // `[Symbol.dispose]()`, for `using` (engine/dispose.ts: keyed so that it works where Symbol.dispose is missing)
-export interface Session extends Disposable {}
-disposable(Session);
+export interface TlsSession extends Disposable {}
+disposable(TlsSession);
