@@ -442,6 +442,8 @@ export class TlsSocket {
   #info: ConnectionInfo | undefined;
   #chain: CertificateSummary[] | undefined;
   #established = false;
+  /** The OpenSSL calls of the shutdown that ended the socket (reported again to later shutdown() calls). */
+  #endingSteps: ShutdownStep[] | undefined;
   /** The write the writable's sink is running, if any (the answer to a peer's close_notify waits for it). */
   #writing: Promise<void> | undefined;
   #lastActivity = 0;
@@ -869,7 +871,9 @@ export class TlsSocket {
   async #shutdown(mode: ShutdownMode, keepTransport: boolean): Promise<ShutdownReport> {
     this.#inShutdown = true;
     try {
-      return await this.#shutdownSteps(mode, keepTransport);
+      const report = await this.#shutdownSteps(mode, keepTransport);
+      if (this.#ending) this.#endingSteps ??= report.steps;
+      return report;
     } catch (e) {
       await this.#fail(e instanceof Error ? e : new Error(String(e)));
       throw e;
@@ -882,7 +886,11 @@ export class TlsSocket {
     const conn = this.#conn;
     const steps: ShutdownStep[] = [];
     if (this.#fatal) throw this.#fatal; // "don't call SSL_shutdown after a fatal error"
-    if (this.#ending) return { mode, ret: this.#ending.ending === "clean" ? 1 : 0, steps, ending: this.#ending.ending };
+    // Already over (the answer to the peer's close_notify, close(), an earlier shutdown):
+    // the calls that ended it, so the report reads the same whichever ran first.
+    if (this.#ending) {
+      return { mode, ret: this.#ending.ending === "clean" ? 1 : 0, steps: [...(this.#endingSteps ?? [])], ending: this.#ending.ending };
+    }
     const sd = async (): Promise<ShutdownStep> => {
       const r = await this.#drive(() => conn.shutdown());
       const step: ShutdownStep = { call: "SSL_shutdown", ret: r.ret, sslError: r.sslError, failure: r.failure, state: conn.shutdownState };

@@ -115,7 +115,7 @@ export async function tour(lib, ids) {
     const serverReport = await serving;
     const closed = await client.closed;
     out.loop = {
-      protocol: info.protocol, alpnProtocols: info.alpnProtocol, group: info.group, verifyResult: info.verifyResult,
+      protocol: info.protocol, alpn: info.alpnProtocol, group: info.group, verifyResult: info.verifyResult,
       serverSawClientCert: server.info.peerCertificate?.subject ?? null,
       received, chunks: n, ending: closed.ending, serverEnding: serverReport.ending, lockedAfter: client.readable.locked,
       ownIterator: Object.getOwnPropertySymbols(client.readable).includes(Symbol.asyncIterator),
@@ -191,7 +191,7 @@ export async function tour(lib, ids) {
     const self = ossl.verifyCertificate(ids.server.certPem, { ca: ids.server.certPem });
     const byDefault = ossl.verifyCertificate(ids.server.certPem, { ca: "default" });
     const random = ossl.randomBytes(lib.MAX_IO);
-    out.roots = { count: roots.count, selfOk: self.ok, defaultResult: byDefault.resultString, randomNonZero: random.some((x) => x !== 0) };
+    out.roots = { count: roots.count, selfOk: self.ok, defaultResult: byDefault.verifyResultString, randomNonZero: random.some((x) => x !== 0) };
   }
 
   serverCtx.dispose();

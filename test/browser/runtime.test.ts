@@ -160,7 +160,7 @@ describe.each(ENGINES)("%s", (engine) => {
         read: "engine hello", shutdown: [0, 1], disposeMethod: "function", undefinedKey: false, useAfterFree: "UseAfterFreeError",
       });
       expect(t.loop).toMatchObject({
-        protocol: "TLSv1.3", alpnProtocols: "http/1.1", group: "X25519MLKEM768", verifyResult: 0, serverSawClientCert: "/CN=client.test",
+        protocol: "TLSv1.3", alpn: "http/1.1", group: "X25519MLKEM768", verifyResult: 0, serverSawClientCert: "/CN=client.test",
         received: "one two three", ending: "clean", serverEnding: "clean", lockedAfter: false,
         // the fallback is on the instance exactly where the engine has none
         ownIterator: !t.engineGlobals!.readableStreamAsyncIterator,
