@@ -417,11 +417,11 @@ export interface FFI {
   i2d_SSL_SESSION(in_: Ptr<"SSL_SESSION">, pp: Ptr<"unsigned char*">): number;
   /** `int i2d_X509(const X509 * a, unsigned char ** out)` */
   i2d_X509(a: Ptr<"X509">, out: Ptr<"unsigned char*">): number;
-  /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/shim.c) */
+  /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/bio.c) */
   BIO_buffer_allocated(b: Ptr<"BIO">): number;
-  /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/shim.c) */
+  /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/bio.c) */
   BIO_buffer_set_capacity(b: Ptr<"BIO">, capacity: number): void;
-  /** `BIO * ow_BIO_new_buffer(void)` (wasm/shim.c) */
+  /** `BIO * ow_BIO_new_buffer(void)` (wasm/bio.c) */
   BIO_new_buffer(): Ptr<"BIO">;
   /** `long ow_BIO_set_mem_eof_return(BIO * b, int v)` (wasm/shim.c) */
   BIO_set_mem_eof_return(b: Ptr<"BIO">, v: number): number;
@@ -443,16 +443,12 @@ export interface FFI {
   SSL_CTX_set1_sigalgs_list(ctx: Ptr<"SSL_CTX">, list: Ptr<"char">): number;
   /** `void ow_SSL_CTX_set_alpn_select_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
   SSL_CTX_set_alpn_select_callback(ctx: Ptr<"SSL_CTX">, on: number): void;
-  /** `void ow_SSL_CTX_set_info_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
-  SSL_CTX_set_info_callback(ctx: Ptr<"SSL_CTX">, on: number): void;
   /** `int ow_SSL_CTX_set_max_proto_version(SSL_CTX * ctx, int version)` (wasm/shim.c) */
   SSL_CTX_set_max_proto_version(ctx: Ptr<"SSL_CTX">, version: number): number;
   /** `int ow_SSL_CTX_set_min_proto_version(SSL_CTX * ctx, int version)` (wasm/shim.c) */
   SSL_CTX_set_min_proto_version(ctx: Ptr<"SSL_CTX">, version: number): number;
   /** `long ow_SSL_CTX_set_mode(SSL_CTX * ctx, long mode)` (wasm/shim.c) */
   SSL_CTX_set_mode(ctx: Ptr<"SSL_CTX">, mode: number): number;
-  /** `void ow_SSL_CTX_set_msg_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
-  SSL_CTX_set_msg_callback(ctx: Ptr<"SSL_CTX">, on: number): void;
   /** `int ow_SSL_CTX_set_servername_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
   SSL_CTX_set_servername_callback(ctx: Ptr<"SSL_CTX">, on: number): number;
   /** `long ow_SSL_CTX_set_session_cache_mode(SSL_CTX * ctx, long mode)` (wasm/shim.c) */
@@ -463,18 +459,8 @@ export interface FFI {
   SSL_CTX_set_status_callback(ctx: Ptr<"SSL_CTX">, on: number): number;
   /** `void ow_SSL_CTX_set_verify(SSL_CTX * ctx, int mode, int with_callback)` (wasm/shim.c) */
   SSL_CTX_set_verify(ctx: Ptr<"SSL_CTX">, mode: number, with_callback: number): void;
-  /** `int ow_SSL_check_ocsp(SSL * s)` (wasm/shim.c) */
+  /** `int ow_SSL_check_ocsp(SSL * s)` (wasm/ocsp.c) */
   SSL_check_ocsp(s: Ptr<"SSL">): number;
-  /** `int ow_SSL_get_negotiated_group(SSL * s)` (wasm/shim.c) */
-  SSL_get_negotiated_group(s: Ptr<"SSL">): number;
-  /** `int ow_SSL_set1_groups_list(SSL * s, const char * list)` (wasm/shim.c) */
-  SSL_set1_groups_list(s: Ptr<"SSL">, list: Ptr<"char">): number;
-  /** `int ow_SSL_set_max_proto_version(SSL * s, int version)` (wasm/shim.c) */
-  SSL_set_max_proto_version(s: Ptr<"SSL">, version: number): number;
-  /** `int ow_SSL_set_min_proto_version(SSL * s, int version)` (wasm/shim.c) */
-  SSL_set_min_proto_version(s: Ptr<"SSL">, version: number): number;
-  /** `long ow_SSL_set_mode(SSL * s, long mode)` (wasm/shim.c) */
-  SSL_set_mode(s: Ptr<"SSL">, mode: number): number;
   /** `void ow_SSL_set_msg_callback(SSL * s, int on)` (wasm/shim.c) */
   SSL_set_msg_callback(s: Ptr<"SSL">, on: number): void;
   /** `int ow_SSL_set_ocsp_response(SSL * s, const unsigned char * der, long len)` (wasm/shim.c) */
@@ -708,22 +694,15 @@ export function bindFFI(m: RawExports): FFI {
     SSL_CTX_set1_groups_list: e._ow_SSL_CTX_set1_groups_list,
     SSL_CTX_set1_sigalgs_list: e._ow_SSL_CTX_set1_sigalgs_list,
     SSL_CTX_set_alpn_select_callback: e._ow_SSL_CTX_set_alpn_select_callback,
-    SSL_CTX_set_info_callback: e._ow_SSL_CTX_set_info_callback,
     SSL_CTX_set_max_proto_version: e._ow_SSL_CTX_set_max_proto_version,
     SSL_CTX_set_min_proto_version: e._ow_SSL_CTX_set_min_proto_version,
     SSL_CTX_set_mode: e._ow_SSL_CTX_set_mode,
-    SSL_CTX_set_msg_callback: e._ow_SSL_CTX_set_msg_callback,
     SSL_CTX_set_servername_callback: e._ow_SSL_CTX_set_servername_callback,
     SSL_CTX_set_session_cache_mode: e._ow_SSL_CTX_set_session_cache_mode,
     SSL_CTX_set_session_callbacks: e._ow_SSL_CTX_set_session_callbacks,
     SSL_CTX_set_status_callback: e._ow_SSL_CTX_set_status_callback,
     SSL_CTX_set_verify: e._ow_SSL_CTX_set_verify,
     SSL_check_ocsp: e._ow_SSL_check_ocsp,
-    SSL_get_negotiated_group: e._ow_SSL_get_negotiated_group,
-    SSL_set1_groups_list: e._ow_SSL_set1_groups_list,
-    SSL_set_max_proto_version: e._ow_SSL_set_max_proto_version,
-    SSL_set_min_proto_version: e._ow_SSL_set_min_proto_version,
-    SSL_set_mode: e._ow_SSL_set_mode,
     SSL_set_msg_callback: e._ow_SSL_set_msg_callback,
     SSL_set_ocsp_response: e._ow_SSL_set_ocsp_response,
     SSL_set_tlsext_host_name: e._ow_SSL_set_tlsext_host_name,
