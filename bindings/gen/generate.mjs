@@ -12,6 +12,10 @@
 // enumerated with `clang -dM -E` and evaluated by compiling a tiny program
 // with emcc and running it under node: the values are the ones the wasm
 // build sees. --check writes nothing and exits 1 if a committed file differs.
+//
+// A function that returns a pointer says who owns it (STYLE.md 3):
+// Owned<"X509"> when the caller receives a reference it must free,
+// Borrowed<"X509"> when the pointer stays the callee's (see `ownership`).
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -168,6 +172,42 @@ function constants(patterns) {
   });
 }
 
+// ---- ownership of returned pointers
+// OpenSSL's naming says who frees a returned pointer; the name decides, in
+// this order, and a pointer-returning function that none of it decides stops
+// the generator (add it to OWNERSHIP, after reading its man page).
+//   1. OWNERSHIP below, for names whose convention is ambiguous or broken;
+//   2. owned: *_new / *_new_*, *_dup / *_dup_*, *get1_*, d2i_* / *_d2i,
+//      PEM_read_*: the caller frees the result (or, for d2i_/PEM_read_ given
+//      an object to fill, owns it already);
+//   3. borrowed: *get0_*, a `const T *` result (OpenSSL never hands over
+//      ownership through const), the legacy *_get_* accessors (SSL_get_rbio,
+//      X509_get_subject_name: internal pointers, valid while their parent is),
+//      *_method and BIO_s_* (static tables).
+// "plain" keeps Ptr<T>: ownership depends on the arguments.
+const OWNERSHIP = new Map([
+  // get_ names that hand over a reference (a classic trap): get1 semantics.
+  ["X509_get_pubkey", "owned"],            // X509_get_pubkey(3): "the returned key must be freed up after use"; get0 borrows
+  ["X509_REQ_get_pubkey", "owned"],        // as X509_get_pubkey
+  ["X509_PUBKEY_get", "owned"],            // X509_PUBKEY_new(3): up-refs, "MUST be freed"; X509_PUBKEY_get0 borrows
+  ["X509_REQ_get_extensions", "owned"],    // X509_REQ_get_extensions(3): "the caller is responsible for freeing the list"
+  // Names without a get0/get1 marker.
+  ["SSL_set_SSL_CTX", "borrowed"],         // SSL_set_SSL_CTX: returns the SSL's context now, not a new reference
+  ["ow_sk_X509_value", "borrowed"],        // sk_X509_value: an element of the stack, owned by the stack
+  ["X509_NAME_oneline", "plain"],          // X509_NAME_print_ex(3): a new string (OPENSSL_free) when buf is NULL, else buf
+]);
+const OWNED = [/(^|_)new($|_)/, /(^|_)dup($|_)/, /(^|_)get1_/, /(^|_)d2i($|_)/, /^PEM_read_/];
+const BORROWED = [/(^|_)get0_/, /(^|_)get_/, /_method$/, /^BIO_s_/];
+
+/** "owned" | "borrowed" | "plain" for a function's returned pointer. */
+function ownership(f) {
+  const name = f.name.replace(/^ow_/, "");
+  if (OWNERSHIP.has(f.name)) return OWNERSHIP.get(f.name);
+  if (OWNED.some((re) => re.test(name))) return "owned";
+  if (/^const\b/.test(f.ret.c) || BORROWED.some((re) => re.test(name))) return "borrowed";
+  die(`${f.name} returns a pointer whose owner its name does not say: add it to OWNERSHIP in bindings/gen/generate.mjs`);
+}
+
 // ---- where our own (ow_*) functions are defined: wasm/*.c
 const ourSources = readdirSync(join(root, "wasm")).filter((n) => n.endsWith(".c")).sort()
   .map((n) => ({ file: `wasm/${n}`, text: readFileSync(join(root, "wasm", n), "utf8") }));
@@ -192,6 +232,13 @@ function tsType(t) {
     case "ptr": return t.brand === "void" || t.brand === "fn" ? "AnyPtr" : `Ptr<${JSON.stringify(t.brand)}>`;
   }
 }
+function tsReturnType(f) {
+  const t = f.ret;
+  if (t.kind !== "ptr" || t.brand === "void" || t.brand === "fn") return tsType(t);
+  const how = ownership(f);
+  if (how === "plain") return tsType(t);
+  return `${how === "owned" ? "Owned" : "Borrowed"}<${JSON.stringify(t.brand)}>`;
+}
 function emitFFI(fns) {
   const lines = [banner("Typed FFI over the wasm exports: one function per entry of bindings/gen/api.txt."), `
 /** A pointer into the wasm heap, branded with the C type it points to. */
@@ -201,6 +248,20 @@ export type AnyPtr = number & { readonly __ptr: string };
 /** The null pointer. */
 export const NULL = 0 as AnyPtr & Ptr<never>;
 
+declare const ownership: unique symbol;
+/**
+ * A pointer the caller now owns and must free (or hand on): returned by
+ * OpenSSL's *_new, *_dup, get1_*, d2i_* and PEM_read_* functions. Assignable
+ * to Ptr<T>; not to Borrowed<T>.
+ */
+export type Owned<T extends string> = Ptr<T> & { readonly [ownership]?: "owned" };
+/**
+ * A pointer that stays its callee's (get0_* and other accessors, static
+ * tables): never freed by the caller, valid while its parent is. Assignable
+ * to Ptr<T>; not to Owned<T>.
+ */
+export type Borrowed<T extends string> = Ptr<T> & { readonly [ownership]?: "borrowed" };
+
 /** The raw exports of the Emscripten module ("_" + C name). */
 export type RawExports = Record<string, (...args: never[]) => unknown>;
 
@@ -208,13 +269,15 @@ export type RawExports = Record<string, (...args: never[]) => unknown>;
  * The OpenSSL functions openssl-wasm exports, typed for the wasm32 ABI:
  * 32-bit integers and pointers are numbers, 64-bit integers are bigints.
  * Functions named like an OpenSSL macro are wasm/shim.h's ow_* wrappers.
+ * A returned pointer is Owned<T> (the caller frees it), Borrowed<T> (it
+ * does not), or plain Ptr<T> where that depends on the arguments.
  */
 export interface FFI {`];
   for (const f of fns) {
     const api = f.name.replace(/^ow_/, "");
     const sig = `${f.ret.c} ${f.name}(${f.params.map((p) => `${p.c} ${p.cName}`).join(", ") || "void"})`;
     lines.push(`  /** \`${sig}\`${f.name.startsWith("ow_") ? ` (${definedIn(f.name)})` : ""} */`);
-    lines.push(`  ${api}(${f.params.map((p) => `${p.name}: ${tsType(p)}`).join(", ")}): ${tsType(f.ret)};`);
+    lines.push(`  ${api}(${f.params.map((p) => `${p.name}: ${tsType(p)}`).join(", ")}): ${tsReturnType(f)};`);
   }
   lines.push("}", "", "/** Binds the typed FFI to a module's raw exports. */",
     "export function bindFFI(m: RawExports): FFI {",

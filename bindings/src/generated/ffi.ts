@@ -10,6 +10,20 @@ export type AnyPtr = number & { readonly __ptr: string };
 /** The null pointer. */
 export const NULL = 0 as AnyPtr & Ptr<never>;
 
+declare const ownership: unique symbol;
+/**
+ * A pointer the caller now owns and must free (or hand on): returned by
+ * OpenSSL's *_new, *_dup, get1_*, d2i_* and PEM_read_* functions. Assignable
+ * to Ptr<T>; not to Borrowed<T>.
+ */
+export type Owned<T extends string> = Ptr<T> & { readonly [ownership]?: "owned" };
+/**
+ * A pointer that stays its callee's (get0_* and other accessors, static
+ * tables): never freed by the caller, valid while its parent is. Assignable
+ * to Ptr<T>; not to Owned<T>.
+ */
+export type Borrowed<T extends string> = Ptr<T> & { readonly [ownership]?: "borrowed" };
+
 /** The raw exports of the Emscripten module ("_" + C name). */
 export type RawExports = Record<string, (...args: never[]) => unknown>;
 
@@ -17,6 +31,8 @@ export type RawExports = Record<string, (...args: never[]) => unknown>;
  * The OpenSSL functions openssl-wasm exports, typed for the wasm32 ABI:
  * 32-bit integers and pointers are numbers, 64-bit integers are bigints.
  * Functions named like an OpenSSL macro are wasm/shim.h's ow_* wrappers.
+ * A returned pointer is Owned<T> (the caller frees it), Borrowed<T> (it
+ * does not), or plain Ptr<T> where that depends on the arguments.
  */
 export interface FFI {
   /** `int ASN1_TIME_print(BIO * bp, const ASN1_TIME * tm)` */
@@ -28,13 +44,13 @@ export interface FFI {
   /** `int BIO_free(BIO * a)` */
   BIO_free(a: Ptr<"BIO">): number;
   /** `BIO * BIO_new(const BIO_METHOD * type)` */
-  BIO_new(type_: Ptr<"BIO_METHOD">): Ptr<"BIO">;
+  BIO_new(type_: Ptr<"BIO_METHOD">): Owned<"BIO">;
   /** `BIO * BIO_new_mem_buf(const void * buf, int len)` */
-  BIO_new_mem_buf(buf: AnyPtr, len: number): Ptr<"BIO">;
+  BIO_new_mem_buf(buf: AnyPtr, len: number): Owned<"BIO">;
   /** `int BIO_read_ex(BIO * b, void * data, size_t dlen, size_t * readbytes)` */
   BIO_read_ex(b: Ptr<"BIO">, data: AnyPtr, dlen: number, readbytes: Ptr<"size_t">): number;
   /** `const BIO_METHOD * BIO_s_mem(void)` */
-  BIO_s_mem(): Ptr<"BIO_METHOD">;
+  BIO_s_mem(): Borrowed<"BIO_METHOD">;
   /** `int BIO_write_ex(BIO * b, const void * data, size_t dlen, size_t * written)` */
   BIO_write_ex(b: Ptr<"BIO">, data: AnyPtr, dlen: number, written: Ptr<"size_t">): number;
   /** `void ERR_clear_error(void)` */
@@ -44,15 +60,15 @@ export interface FFI {
   /** `unsigned long ERR_get_error_all(const char ** file, int * line, const char ** func, const char ** data, int * flags)` */
   ERR_get_error_all(file: Ptr<"char*">, line: Ptr<"int">, func: Ptr<"char*">, data: Ptr<"char*">, flags: Ptr<"int">): number;
   /** `const char * ERR_lib_error_string(unsigned long e)` */
-  ERR_lib_error_string(e: number): Ptr<"char">;
+  ERR_lib_error_string(e: number): Borrowed<"char">;
   /** `unsigned long ERR_peek_error(void)` */
   ERR_peek_error(): number;
   /** `const char * ERR_reason_error_string(unsigned long e)` */
-  ERR_reason_error_string(e: number): Ptr<"char">;
+  ERR_reason_error_string(e: number): Borrowed<"char">;
   /** `void EVP_PKEY_free(EVP_PKEY * pkey)` */
   EVP_PKEY_free(pkey: Ptr<"EVP_PKEY">): void;
   /** `const char * EVP_PKEY_get0_type_name(const EVP_PKEY * key)` */
-  EVP_PKEY_get0_type_name(key: Ptr<"EVP_PKEY">): Ptr<"char">;
+  EVP_PKEY_get0_type_name(key: Ptr<"EVP_PKEY">): Borrowed<"char">;
   /** `int EVP_PKEY_get_bits(const EVP_PKEY * pkey)` */
   EVP_PKEY_get_bits(pkey: Ptr<"EVP_PKEY">): number;
   /** `void OPENSSL_cleanse(void * ptr, size_t len)` */
@@ -62,23 +78,23 @@ export interface FFI {
   /** `void OPENSSL_sk_free(OPENSSL_STACK * arg0)` */
   OPENSSL_sk_free(arg0: Ptr<"OPENSSL_STACK">): void;
   /** `OPENSSL_STACK * OPENSSL_sk_new_null(void)` */
-  OPENSSL_sk_new_null(): Ptr<"OPENSSL_STACK">;
+  OPENSSL_sk_new_null(): Owned<"OPENSSL_STACK">;
   /** `int OPENSSL_sk_push(OPENSSL_STACK * st, const void * data)` */
   OPENSSL_sk_push(st: Ptr<"OPENSSL_STACK">, data: AnyPtr): number;
   /** `const char * OpenSSL_version(int type)` */
-  OpenSSL_version(type_: number): Ptr<"char">;
+  OpenSSL_version(type_: number): Borrowed<"char">;
   /** `unsigned long OpenSSL_version_num(void)` */
   OpenSSL_version_num(): number;
   /** `EVP_PKEY * PEM_read_bio_PrivateKey(BIO * out, EVP_PKEY ** x, pem_password_cb * cb, void * u)` */
-  PEM_read_bio_PrivateKey(out: Ptr<"BIO">, x: Ptr<"EVP_PKEY*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Ptr<"EVP_PKEY">;
+  PEM_read_bio_PrivateKey(out: Ptr<"BIO">, x: Ptr<"EVP_PKEY*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Owned<"EVP_PKEY">;
   /** `X509 * PEM_read_bio_X509(BIO * out, X509 ** x, pem_password_cb * cb, void * u)` */
-  PEM_read_bio_X509(out: Ptr<"BIO">, x: Ptr<"X509*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Ptr<"X509">;
+  PEM_read_bio_X509(out: Ptr<"BIO">, x: Ptr<"X509*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Owned<"X509">;
   /** `int RAND_bytes(unsigned char * buf, int num)` */
   RAND_bytes(buf: Ptr<"unsigned char">, num: number): number;
   /** `int RAND_status(void)` */
   RAND_status(): number;
   /** `const char * SSL_CIPHER_get_name(const SSL_CIPHER * c)` */
-  SSL_CIPHER_get_name(c: Ptr<"SSL_CIPHER">): Ptr<"char">;
+  SSL_CIPHER_get_name(c: Ptr<"SSL_CIPHER">): Borrowed<"char">;
   /** `int SSL_CTX_check_private_key(const SSL_CTX * ctx)` */
   SSL_CTX_check_private_key(ctx: Ptr<"SSL_CTX">): number;
   /** `uint64_t SSL_CTX_clear_options(SSL_CTX * ctx, uint64_t op)` */
@@ -88,13 +104,13 @@ export interface FFI {
   /** `void SSL_CTX_free(SSL_CTX * arg0)` */
   SSL_CTX_free(arg0: Ptr<"SSL_CTX">): void;
   /** `X509_STORE * SSL_CTX_get_cert_store(const SSL_CTX * arg0)` */
-  SSL_CTX_get_cert_store(arg0: Ptr<"SSL_CTX">): Ptr<"X509_STORE">;
+  SSL_CTX_get_cert_store(arg0: Ptr<"SSL_CTX">): Borrowed<"X509_STORE">;
   /** `uint64_t SSL_CTX_get_options(const SSL_CTX * ctx)` */
   SSL_CTX_get_options(ctx: Ptr<"SSL_CTX">): bigint;
   /** `int SSL_CTX_get_quiet_shutdown(const SSL_CTX * ctx)` */
   SSL_CTX_get_quiet_shutdown(ctx: Ptr<"SSL_CTX">): number;
   /** `SSL_CTX * SSL_CTX_new(const SSL_METHOD * meth)` */
-  SSL_CTX_new(meth: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX">;
+  SSL_CTX_new(meth: Ptr<"SSL_METHOD">): Owned<"SSL_CTX">;
   /** `void SSL_CTX_set1_cert_store(SSL_CTX * arg0, X509_STORE * arg1)` */
   SSL_CTX_set1_cert_store(arg0: Ptr<"SSL_CTX">, arg1: Ptr<"X509_STORE">): void;
   /** `int SSL_CTX_set_alpn_protos(SSL_CTX * ctx, const unsigned char * protos, unsigned int protos_len)` */
@@ -140,7 +156,7 @@ export interface FFI {
   /** `int SSL_accept(SSL * ssl)` */
   SSL_accept(ssl: Ptr<"SSL">): number;
   /** `const char * SSL_alert_desc_string_long(int value)` */
-  SSL_alert_desc_string_long(value: number): Ptr<"char">;
+  SSL_alert_desc_string_long(value: number): Borrowed<"char">;
   /** `int SSL_clear(SSL * s)` */
   SSL_clear(s: Ptr<"SSL">): number;
   /** `uint64_t SSL_clear_options(SSL * s, uint64_t op)` */
@@ -154,25 +170,25 @@ export interface FFI {
   /** `void SSL_get0_alpn_selected(const SSL * ssl, const unsigned char ** data, unsigned int * len)` */
   SSL_get0_alpn_selected(ssl: Ptr<"SSL">, data: Ptr<"unsigned char*">, len: Ptr<"unsigned int">): void;
   /** `const char * SSL_get0_group_name(SSL * s)` */
-  SSL_get0_group_name(s: Ptr<"SSL">): Ptr<"char">;
+  SSL_get0_group_name(s: Ptr<"SSL">): Borrowed<"char">;
   /** `X509_VERIFY_PARAM * SSL_get0_param(SSL * ssl)` */
-  SSL_get0_param(ssl: Ptr<"SSL">): Ptr<"X509_VERIFY_PARAM">;
+  SSL_get0_param(ssl: Ptr<"SSL">): Borrowed<"X509_VERIFY_PARAM">;
   /** `X509 * SSL_get1_peer_certificate(const SSL * s)` */
-  SSL_get1_peer_certificate(s: Ptr<"SSL">): Ptr<"X509">;
+  SSL_get1_peer_certificate(s: Ptr<"SSL">): Owned<"X509">;
   /** `SSL_SESSION * SSL_get1_session(SSL * ssl)` */
-  SSL_get1_session(ssl: Ptr<"SSL">): Ptr<"SSL_SESSION">;
+  SSL_get1_session(ssl: Ptr<"SSL">): Owned<"SSL_SESSION">;
   /** `const SSL_CIPHER * SSL_get_current_cipher(const SSL * s)` */
-  SSL_get_current_cipher(s: Ptr<"SSL">): Ptr<"SSL_CIPHER">;
+  SSL_get_current_cipher(s: Ptr<"SSL">): Borrowed<"SSL_CIPHER">;
   /** `int SSL_get_error(const SSL * s, int ret_code)` */
   SSL_get_error(s: Ptr<"SSL">, ret_code: number): number;
   /** `uint64_t SSL_get_options(const SSL * s)` */
   SSL_get_options(s: Ptr<"SSL">): bigint;
   /** `struct stack_st_X509 * SSL_get_peer_cert_chain(const SSL * s)` */
-  SSL_get_peer_cert_chain(s: Ptr<"SSL">): Ptr<"stack_st_X509">;
+  SSL_get_peer_cert_chain(s: Ptr<"SSL">): Borrowed<"stack_st_X509">;
   /** `int SSL_get_quiet_shutdown(const SSL * ssl)` */
   SSL_get_quiet_shutdown(ssl: Ptr<"SSL">): number;
   /** `const char * SSL_get_servername(const SSL * s, const int type)` */
-  SSL_get_servername(s: Ptr<"SSL">, type_: number): Ptr<"char">;
+  SSL_get_servername(s: Ptr<"SSL">, type_: number): Borrowed<"char">;
   /** `int SSL_get_shutdown(const SSL * ssl)` */
   SSL_get_shutdown(ssl: Ptr<"SSL">): number;
   /** `int SSL_get_verify_mode(const SSL * s)` */
@@ -180,7 +196,7 @@ export interface FFI {
   /** `long SSL_get_verify_result(const SSL * ssl)` */
   SSL_get_verify_result(ssl: Ptr<"SSL">): number;
   /** `const char * SSL_get_version(const SSL * s)` */
-  SSL_get_version(s: Ptr<"SSL">): Ptr<"char">;
+  SSL_get_version(s: Ptr<"SSL">): Borrowed<"char">;
   /** `int SSL_in_init(const SSL * s)` */
   SSL_in_init(s: Ptr<"SSL">): number;
   /** `int SSL_is_init_finished(const SSL * s)` */
@@ -188,7 +204,7 @@ export interface FFI {
   /** `int SSL_key_update(SSL * s, int updatetype)` */
   SSL_key_update(s: Ptr<"SSL">, updatetype: number): number;
   /** `SSL * SSL_new(SSL_CTX * ctx)` */
-  SSL_new(ctx: Ptr<"SSL_CTX">): Ptr<"SSL">;
+  SSL_new(ctx: Ptr<"SSL_CTX">): Owned<"SSL">;
   /** `int SSL_pending(const SSL * s)` */
   SSL_pending(s: Ptr<"SSL">): number;
   /** `int SSL_read(SSL * ssl, void * buf, int num)` */
@@ -198,7 +214,7 @@ export interface FFI {
   /** `int SSL_set1_host(SSL * s, const char * host)` */
   SSL_set1_host(s: Ptr<"SSL">, host: Ptr<"char">): number;
   /** `SSL_CTX * SSL_set_SSL_CTX(SSL * ssl, SSL_CTX * ctx)` */
-  SSL_set_SSL_CTX(ssl: Ptr<"SSL">, ctx: Ptr<"SSL_CTX">): Ptr<"SSL_CTX">;
+  SSL_set_SSL_CTX(ssl: Ptr<"SSL">, ctx: Ptr<"SSL_CTX">): Borrowed<"SSL_CTX">;
   /** `void SSL_set_accept_state(SSL * s)` */
   SSL_set_accept_state(s: Ptr<"SSL">): void;
   /** `void SSL_set_bio(SSL * s, BIO * rbio, BIO * wbio)` */
@@ -216,19 +232,19 @@ export interface FFI {
   /** `int SSL_shutdown(SSL * s)` */
   SSL_shutdown(s: Ptr<"SSL">): number;
   /** `const char * SSL_state_string_long(const SSL * s)` */
-  SSL_state_string_long(s: Ptr<"SSL">): Ptr<"char">;
+  SSL_state_string_long(s: Ptr<"SSL">): Borrowed<"char">;
   /** `int SSL_write(SSL * ssl, const void * buf, int num)` */
   SSL_write(ssl: Ptr<"SSL">, buf: AnyPtr, num: number): number;
   /** `const SSL_METHOD * TLS_client_method(void)` */
-  TLS_client_method(): Ptr<"SSL_METHOD">;
+  TLS_client_method(): Borrowed<"SSL_METHOD">;
   /** `const SSL_METHOD * TLS_server_method(void)` */
-  TLS_server_method(): Ptr<"SSL_METHOD">;
+  TLS_server_method(): Borrowed<"SSL_METHOD">;
   /** `char * X509_NAME_oneline(const X509_NAME * a, char * buf, int size)` */
   X509_NAME_oneline(a: Ptr<"X509_NAME">, buf: Ptr<"char">, size: number): Ptr<"char">;
   /** `void X509_STORE_CTX_free(X509_STORE_CTX * ctx)` */
   X509_STORE_CTX_free(ctx: Ptr<"X509_STORE_CTX">): void;
   /** `X509 * X509_STORE_CTX_get_current_cert(const X509_STORE_CTX * ctx)` */
-  X509_STORE_CTX_get_current_cert(ctx: Ptr<"X509_STORE_CTX">): Ptr<"X509">;
+  X509_STORE_CTX_get_current_cert(ctx: Ptr<"X509_STORE_CTX">): Borrowed<"X509">;
   /** `int X509_STORE_CTX_get_error(const X509_STORE_CTX * ctx)` */
   X509_STORE_CTX_get_error(ctx: Ptr<"X509_STORE_CTX">): number;
   /** `int X509_STORE_CTX_get_error_depth(const X509_STORE_CTX * ctx)` */
@@ -236,7 +252,7 @@ export interface FFI {
   /** `int X509_STORE_CTX_init(X509_STORE_CTX * ctx, X509_STORE * trust_store, X509 * target, struct stack_st_X509 * untrusted)` */
   X509_STORE_CTX_init(ctx: Ptr<"X509_STORE_CTX">, trust_store: Ptr<"X509_STORE">, target: Ptr<"X509">, untrusted: Ptr<"stack_st_X509">): number;
   /** `X509_STORE_CTX * X509_STORE_CTX_new(void)` */
-  X509_STORE_CTX_new(): Ptr<"X509_STORE_CTX">;
+  X509_STORE_CTX_new(): Owned<"X509_STORE_CTX">;
   /** `void X509_STORE_CTX_set_error(X509_STORE_CTX * ctx, int s)` */
   X509_STORE_CTX_set_error(ctx: Ptr<"X509_STORE_CTX">, s: number): void;
   /** `int X509_STORE_add_cert(X509_STORE * xs, X509 * x)` */
@@ -244,33 +260,33 @@ export interface FFI {
   /** `void X509_STORE_free(X509_STORE * xs)` */
   X509_STORE_free(xs: Ptr<"X509_STORE">): void;
   /** `X509_STORE * X509_STORE_new(void)` */
-  X509_STORE_new(): Ptr<"X509_STORE">;
+  X509_STORE_new(): Owned<"X509_STORE">;
   /** `int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM * param, const char * ipasc)` */
   X509_VERIFY_PARAM_set1_ip_asc(param: Ptr<"X509_VERIFY_PARAM">, ipasc: Ptr<"char">): number;
   /** `void X509_free(X509 * a)` */
   X509_free(a: Ptr<"X509">): void;
   /** `const ASN1_TIME * X509_get0_notAfter(const X509 * x)` */
-  X509_get0_notAfter(x: Ptr<"X509">): Ptr<"ASN1_TIME">;
+  X509_get0_notAfter(x: Ptr<"X509">): Borrowed<"ASN1_TIME">;
   /** `const ASN1_TIME * X509_get0_notBefore(const X509 * x)` */
-  X509_get0_notBefore(x: Ptr<"X509">): Ptr<"ASN1_TIME">;
+  X509_get0_notBefore(x: Ptr<"X509">): Borrowed<"ASN1_TIME">;
   /** `EVP_PKEY * X509_get0_pubkey(const X509 * x)` */
-  X509_get0_pubkey(x: Ptr<"X509">): Ptr<"EVP_PKEY">;
+  X509_get0_pubkey(x: Ptr<"X509">): Borrowed<"EVP_PKEY">;
   /** `X509_NAME * X509_get_issuer_name(const X509 * a)` */
-  X509_get_issuer_name(a: Ptr<"X509">): Ptr<"X509_NAME">;
+  X509_get_issuer_name(a: Ptr<"X509">): Borrowed<"X509_NAME">;
   /** `X509_NAME * X509_get_subject_name(const X509 * a)` */
-  X509_get_subject_name(a: Ptr<"X509">): Ptr<"X509_NAME">;
+  X509_get_subject_name(a: Ptr<"X509">): Borrowed<"X509_NAME">;
   /** `int X509_up_ref(X509 * x)` */
   X509_up_ref(x: Ptr<"X509">): number;
   /** `int X509_verify_cert(X509_STORE_CTX * ctx)` */
   X509_verify_cert(ctx: Ptr<"X509_STORE_CTX">): number;
   /** `const char * X509_verify_cert_error_string(long n)` */
-  X509_verify_cert_error_string(n: number): Ptr<"char">;
+  X509_verify_cert_error_string(n: number): Borrowed<"char">;
   /** `EVP_PKEY * d2i_AutoPrivateKey(EVP_PKEY ** a, const unsigned char ** pp, long length)` */
-  d2i_AutoPrivateKey(a: Ptr<"EVP_PKEY*">, pp: Ptr<"unsigned char*">, length: number): Ptr<"EVP_PKEY">;
+  d2i_AutoPrivateKey(a: Ptr<"EVP_PKEY*">, pp: Ptr<"unsigned char*">, length: number): Owned<"EVP_PKEY">;
   /** `SSL_SESSION * d2i_SSL_SESSION(SSL_SESSION ** a, const unsigned char ** pp, long length)` */
-  d2i_SSL_SESSION(a: Ptr<"SSL_SESSION*">, pp: Ptr<"unsigned char*">, length: number): Ptr<"SSL_SESSION">;
+  d2i_SSL_SESSION(a: Ptr<"SSL_SESSION*">, pp: Ptr<"unsigned char*">, length: number): Owned<"SSL_SESSION">;
   /** `X509 * d2i_X509(X509 ** a, const unsigned char ** in, long len)` */
-  d2i_X509(a: Ptr<"X509*">, in_: Ptr<"unsigned char*">, len: number): Ptr<"X509">;
+  d2i_X509(a: Ptr<"X509*">, in_: Ptr<"unsigned char*">, len: number): Owned<"X509">;
   /** `int i2d_SSL_SESSION(const SSL_SESSION * in, unsigned char ** pp)` */
   i2d_SSL_SESSION(in_: Ptr<"SSL_SESSION">, pp: Ptr<"unsigned char*">): number;
   /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/bio.c) */
@@ -278,7 +294,7 @@ export interface FFI {
   /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/bio.c) */
   BIO_buffer_set_capacity(b: Ptr<"BIO">, capacity: number): void;
   /** `BIO * ow_BIO_new_buffer(void)` (wasm/bio.c) */
-  BIO_new_buffer(): Ptr<"BIO">;
+  BIO_new_buffer(): Owned<"BIO">;
   /** `long ow_BIO_set_mem_eof_return(BIO * b, int v)` (wasm/shim.c) */
   BIO_set_mem_eof_return(b: Ptr<"BIO">, v: number): number;
   /** `int ow_ERR_GET_LIB(unsigned long e)` (wasm/shim.c) */
@@ -330,7 +346,7 @@ export interface FFI {
   /** `int ow_sk_X509_num(const struct stack_st_X509 * sk)` (wasm/shim.c) */
   sk_X509_num(sk: Ptr<"stack_st_X509">): number;
   /** `X509 * ow_sk_X509_value(const struct stack_st_X509 * sk, int i)` (wasm/shim.c) */
-  sk_X509_value(sk: Ptr<"stack_st_X509">, i: number): Ptr<"X509">;
+  sk_X509_value(sk: Ptr<"stack_st_X509">, i: number): Borrowed<"X509">;
 }
 
 /** Binds the typed FFI to a module's raw exports. */
