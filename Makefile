@@ -21,6 +21,8 @@ DIST := wasm/dist
 LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
+# Our own C, linked with OpenSSL's libraries (wasm/shim.h declares what each exports).
+C_SOURCES := wasm/shim.c wasm/bio.c wasm/ocsp.c
 
 .PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
@@ -49,7 +51,7 @@ openssl-tests-smoke: | setup
 # The build regenerates it when its inputs change; `make test` first checks
 # that the committed files are what the generator makes.
 GENERATED := wasm/exports.json bindings/src/generated/ffi.ts bindings/src/generated/constants.ts
-wasm/build/generated.stamp: bindings/gen/api.txt bindings/gen/generate.mjs wasm/shim.h wasm/build/openssl-prefix
+wasm/build/generated.stamp: bindings/gen/api.txt bindings/gen/generate.mjs wasm/shim.h $(C_SOURCES) wasm/build/openssl-prefix
 	node bindings/gen/generate.mjs
 	@touch $@
 
@@ -64,10 +66,10 @@ wasm/build/exports.txt: wasm/build/generated.stamp wasm/exports.json
 	@mkdir -p wasm/build
 	node -e 'process.stdout.write(JSON.stringify(require("./wasm/exports.json").functions))' > $@
 
-$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.c wasm/bio.c wasm/shim.h \
+$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt $(C_SOURCES) wasm/shim.h \
 		wasm/library.js wasm/pre.js wasm/link-flags.txt wasm/openssl.d.mts
 	@mkdir -p $(DIST)
-	emcc -Iwasm -I$(OPENSSL_PREFIX)/include wasm/shim.c wasm/bio.c \
+	emcc -Iwasm -I$(OPENSSL_PREFIX)/include $(C_SOURCES) \
 	  $(OPENSSL_PREFIX)/lib/libssl.a $(OPENSSL_PREFIX)/lib/libcrypto.a \
 	  $(strip $(LINK_FLAGS)) -o $@
 	cp wasm/openssl.d.mts $(DIST)/openssl.d.mts

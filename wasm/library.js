@@ -28,17 +28,9 @@ mergeInto(LibraryManager.library, {
     var cb = Module['callbacks'];
     if (cb && cb.msg) cb.msg(ssl, writeP, version, contentType, buf, len);
   },
-  ow_js_info: function (ssl, where, ret) {
-    var cb = Module['callbacks'];
-    if (cb && cb.info) cb.info(ssl, where, ret);
-  },
   ow_js_new_session: function (ssl, session) {
     var cb = Module['callbacks'];
     return cb && cb.newSession ? cb.newSession(ssl, session) : 0;
-  },
-  ow_js_remove_session: function (ctx, session) {
-    var cb = Module['callbacks'];
-    if (cb && cb.removeSession) cb.removeSession(ctx, session);
   },
   ow_js_alpn_select: function (ssl, inp, inlen) {
     var cb = Module['callbacks'];
@@ -46,7 +38,10 @@ mergeInto(LibraryManager.library, {
   },
   ow_js_status: function (ssl) {
     var cb = Module['callbacks'];
-    // servers: SSL_TLSEXT_ERR_NOACK (3, nothing stapled); clients: 1 (accept)
+    // -1 without a handler: OpenSSL then fails the handshake with an
+    // internal_error alert, on a client and on a server. The bindings set the
+    // handler before any context exists, so only a raw-FFI caller that
+    // installed the callback without one gets here; that must not pass silently.
     return cb && cb.status ? cb.status(ssl) : -1;
   },
   ow_js_servername: function (ssl, alert) {

@@ -1,11 +1,13 @@
 /*
- * openssl-wasm C shim: the small part of the API that OpenSSL offers only as
- * macros or through C callbacks. Every function here is listed in
- * bindings/gen/api.txt and typed by the generator like OpenSSL's own.
- *
- * Macros become functions with the macro's name prefixed by "ow_".
- * Callbacks go through fixed trampolines that call imported JS functions
- * (wasm/library.js), so no function-table entries are created at run time.
+ * openssl-wasm's own C functions, all exported through bindings/gen/api.txt
+ * and typed by the generator like OpenSSL's own:
+ *  - wasm/shim.c: the small part of the API that OpenSSL offers only as
+ *    macros or through C callbacks. Macros become functions with the macro's
+ *    name prefixed by "ow_". Callbacks go through fixed trampolines that call
+ *    imported JS functions (wasm/library.js), so no function-table entries
+ *    are created at run time.
+ *  - wasm/bio.c: the memory BIO of both ends of a connection.
+ *  - wasm/ocsp.c: the check of a stapled OCSP response.
  */
 #ifndef OPENSSL_WASM_SHIM_H
 #define OPENSSL_WASM_SHIM_H
@@ -18,19 +20,14 @@
 /* Protocol versions (SSL_CTX_set_min_proto_version and friends are macros). */
 int ow_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 int ow_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
-int ow_SSL_set_min_proto_version(SSL *s, int version);
-int ow_SSL_set_max_proto_version(SSL *s, int version);
 
-/* Groups, signature algorithms, SNI, negotiated group. */
+/* Groups, signature algorithms, SNI. */
 int ow_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
-int ow_SSL_set1_groups_list(SSL *s, const char *list);
 int ow_SSL_CTX_set1_sigalgs_list(SSL_CTX *ctx, const char *list);
 int ow_SSL_set_tlsext_host_name(SSL *s, const char *name);
-int ow_SSL_get_negotiated_group(SSL *s);
 
 /* Modes, session cache, certificate chains. */
 long ow_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
-long ow_SSL_set_mode(SSL *s, long mode);
 long ow_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 long ow_SSL_CTX_sess_number(SSL_CTX *ctx);
 int ow_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
@@ -73,12 +70,9 @@ X509 *ow_sk_X509_value(const STACK_OF(X509) *sk, int i);
  */
 /* SSL_CTX_set_verify with a callback that asks JS (ow_js_verify). */
 void ow_SSL_CTX_set_verify(SSL_CTX *ctx, int mode, int with_callback);
-/* SSL_CTX_set_msg_callback / SSL_set_msg_callback: every protocol message and alert (ow_js_msg). */
-void ow_SSL_CTX_set_msg_callback(SSL_CTX *ctx, int on);
+/* SSL_set_msg_callback: every protocol message and alert (ow_js_msg). */
 void ow_SSL_set_msg_callback(SSL *s, int on);
-/* SSL_CTX_set_info_callback: state changes and alerts (ow_js_info). */
-void ow_SSL_CTX_set_info_callback(SSL_CTX *ctx, int on);
-/* SSL_CTX_sess_set_new_cb / remove_cb (ow_js_new_session, ow_js_remove_session). */
+/* SSL_CTX_sess_set_new_cb: each new session (ow_js_new_session); the only session callback. */
 void ow_SSL_CTX_set_session_callbacks(SSL_CTX *ctx, int on);
 /* SSL_CTX_set_alpn_select_cb: JS picks a protocol from the client's list (ow_js_alpn_select). */
 void ow_SSL_CTX_set_alpn_select_callback(SSL_CTX *ctx, int on);
@@ -90,8 +84,9 @@ int ow_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int on);
  * OpenSSL ask JS (ow_js_status) for each connection, which may staple a DER
  * response with ow_SSL_set_ocsp_response (copied). Clients:
  * ow_SSL_set_tlsext_status_type requests stapling, the same callback lets JS
- * judge the response, and ow_SSL_check_ocsp checks it: the response is
- * signed for the peer's issuer, current, and for the peer's certificate.
+ * judge the response, and ow_SSL_check_ocsp (wasm/ocsp.c) checks it: the
+ * response is signed by the peer's issuer (or its delegated responder),
+ * current, and for the peer's certificate.
  * Returns 0 good, 1 revoked, 2 unknown, -1 nothing stapled, -2 invalid.
  */
 int ow_SSL_CTX_set_status_callback(SSL_CTX *ctx, int on);

@@ -1,10 +1,11 @@
 // OCSP stapling with a generated PKI and real OCSP responses (made by
 // Debian's `openssl ocsp` from the CA's index): servers staple, clients can
 // require a response that says "good". Against s_server, gnutls-serv, our
-// own server, and Node's tls client.
+// own server, and Node's tls client; every result of the client's check
+// (wasm/ocsp.c): good, revoked, unknown, none, invalid.
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import * as tls from "node:tls";
@@ -19,23 +20,35 @@ import { makeDemoPki } from "../../web-demo/pki.mjs";
 const HOST = "server.test";
 const pki = makeDemoPki({ intermediate: true, host: HOST });
 const dir = pki.dir;
-const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+const run = (args: string[], cwd = dir) => execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 // a second leaf for the same name, then revoked
 run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${HOST}`,
   "-addext", `subjectAltName=DNS:${HOST}`, "-keyout", "revoked.key", "-out", "revoked.csr"]);
 run(["ca", "-batch", "-config", "int.cnf", "-in", "revoked.csr", "-out", "revoked.pem", "-notext", "-days", "30"]);
 run(["ca", "-config", "int.cnf", "-revoke", "revoked.pem"]);
-/** A fresh OCSP response for a certificate, signed by its issuer (the intermediate). */
-function ocspResponse(certFile: string, out: string): string {
+// a third leaf the intermediate signed outside `openssl ca`: not in the index, so "unknown" to the responder
+run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${HOST}`,
+  "-keyout", "unknown.key", "-out", "unknown.csr"]);
+writeFileSync(join(dir, "unknown.ext"), `subjectAltName=DNS:${HOST}\n`);
+run(["x509", "-req", "-in", "unknown.csr", "-CA", "int.pem", "-CAkey", "int.key", "-set_serial", "0x7777",
+  "-days", "30", "-extfile", "unknown.ext", "-out", "unknown.pem"]);
+// a responder nobody delegated to
+run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+  "-subj", "/CN=stranger", "-keyout", "stranger.key", "-out", "stranger.pem"]);
+/** A fresh OCSP response for a certificate, signed by its issuer (the intermediate), or by `signer`. */
+function ocspResponse(certFile: string, out: string, signer = "int"): string {
   run(["ocsp", "-issuer", "int.pem", "-cert", certFile, "-no_nonce", "-reqout", `${out}.req`]);
-  run(["ocsp", "-index", "index.txt", "-rsigner", "int.pem", "-rkey", "int.key", "-CA", "int.pem",
+  run(["ocsp", "-index", "index.txt", "-rsigner", `${signer}.pem`, "-rkey", `${signer}.key`, "-CA", "int.pem",
     "-reqin", `${out}.req`, "-respout", `${out}.der`, "-ndays", "1"]);
   return join(dir, `${out}.der`);
 }
 const goodResp = ocspResponse("ecdsa.pem", "good");
 const revokedResp = ocspResponse("revoked.pem", "revoked");
+const unknownResp = ocspResponse("unknown.pem", "unknown");
+const strangerResp = ocspResponse("ecdsa.pem", "stranger", "stranger");
 const leaf = { cert: join(dir, "ecdsa.pem"), key: join(dir, "ecdsa.key") };
 const revoked = { cert: join(dir, "revoked.pem"), key: join(dir, "revoked.key") };
+const unknown = { cert: join(dir, "unknown.pem"), key: join(dir, "unknown.key") };
 
 let ossl: OpenSSL;
 beforeAll(async () => {
@@ -74,9 +87,20 @@ describe("openssl s_server stapling", () => {
     await socket.destroy();
   });
 
-  it("a response for another certificate is not accepted as good", async () => {
+  it("a response for another certificate is not accepted as good: invalid", async () => {
     const e = await connect(await sServer(leaf, revokedResp), "require").then(() => null, (err: unknown) => err);
     expect(e).toBeInstanceOf(CertificateVerificationError);
+    expect((e as CertificateVerificationError).verifyResult).toBe(C.X509_V_ERR_OCSP_VERIFY_FAILED);
+    expect((e as Error).message).toMatch(/no valid OCSP response stapled \(invalid\)/);
+  });
+
+  it("a certificate the responder does not know: \"require\" refuses, \"request\" connects and says unknown", async () => {
+    const e = await connect(await sServer(unknown, unknownResp), "require").then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(CertificateVerificationError);
+    expect((e as Error).message).toMatch(/no valid OCSP response stapled \(unknown\)/);
+    const socket = await connect(await sServer(unknown, unknownResp), "request");
+    expect(socket.info.ocsp).toBe("unknown");
+    await socket.destroy();
   });
 });
 
@@ -90,6 +114,55 @@ describe("gnutls-serv stapling", () => {
     const socket = await connect(port, "require");
     expect(socket.info.ocsp).toBe("good");
     await socket.destroy();
+  });
+});
+
+describe("our client's verdict on what our server staples (ocsp: \"request\")", () => {
+  const pem = (id: { cert: string; key: string }) => ({
+    cert: readFileSync(id.cert, "utf8") + pki.chainPem, key: readFileSync(id.key, "utf8"),
+  });
+  const der = (file: string) => new Uint8Array(readFileSync(file));
+  async function verdict(id: { cert: string; key: string }, response?: Uint8Array, ca = pki.caPem) {
+    const [a, b] = memoryPair();
+    const [client, server] = await Promise.all([
+      TlsSocket.connect(a, { openssl: ossl, ca, servername: HOST, ocsp: "request" }),
+      TlsSocket.accept(b, { openssl: ossl, ...pem(id), ...(response ? { ocspResponse: response } : {}) }),
+    ]);
+    const status = client.info.ocsp;
+    await Promise.all([client.destroy(), server.destroy()]);
+    return status;
+  }
+
+  it("good, revoked, unknown: what the issuer's response says", async () => {
+    expect(await verdict(leaf, der(goodResp))).toBe("good");
+    expect(await verdict(revoked, der(revokedResp))).toBe("revoked");
+    expect(await verdict(unknown, der(unknownResp))).toBe("unknown");
+  });
+
+  it("none: nothing stapled", async () => {
+    expect(await verdict(leaf)).toBe("none");
+  });
+
+  it("invalid: another certificate's response, a stranger's signature, bytes that are not DER", async () => {
+    expect(await verdict(leaf, der(revokedResp))).toBe("invalid");
+    expect(await verdict(leaf, der(strangerResp))).toBe("invalid");
+    expect(await verdict(leaf, new Uint8Array([0x30, 0x03, 0x0a, 0x01, 0x00]))).toBe("invalid"); // OCSPResponse, status only
+    expect(await verdict(leaf, new Uint8Array(64).fill(0x5a))).toBe("invalid");
+  });
+
+  it("good for a leaf issued by a trusted root and sent alone: the issuer comes from the trust store", async () => {
+    const flat = makeDemoPki({ host: HOST }); // no intermediate: the root signs the leaf and the response
+    run(["ocsp", "-issuer", "ca.pem", "-cert", "ecdsa.pem", "-no_nonce", "-reqout", "root.req"], flat.dir);
+    run(["ocsp", "-index", "index.txt", "-rsigner", "ca.pem", "-rkey", "ca.key", "-CA", "ca.pem",
+      "-reqin", "root.req", "-respout", "root.der", "-ndays", "1"], flat.dir);
+    const [a, b] = memoryPair();
+    const [client, server] = await Promise.all([
+      TlsSocket.connect(a, { openssl: ossl, ca: flat.caPem, servername: HOST, ocsp: "require" }),
+      TlsSocket.accept(b, { openssl: ossl, cert: flat.certs.ecdsa.certPem, key: flat.certs.ecdsa.keyPem,
+        ocspResponse: der(join(flat.dir, "root.der")) }),
+    ]);
+    expect(client.info.ocsp).toBe("good");
+    await Promise.all([client.destroy(), server.destroy()]);
   });
 });
 

@@ -10,6 +10,20 @@ export type AnyPtr = number & { readonly __ptr: string };
 /** The null pointer. */
 export const NULL = 0 as AnyPtr & Ptr<never>;
 
+declare const ownership: unique symbol;
+/**
+ * A pointer the caller now owns and must free (or hand on): returned by
+ * OpenSSL's *_new, *_dup, get1_*, d2i_* and PEM_read_* functions. Assignable
+ * to Ptr<T>; not to Borrowed<T>.
+ */
+export type Owned<T extends string> = Ptr<T> & { readonly [ownership]?: "owned" };
+/**
+ * A pointer that stays its callee's (get0_* and other accessors, static
+ * tables): never freed by the caller, valid while its parent is. Assignable
+ * to Ptr<T>; not to Owned<T>.
+ */
+export type Borrowed<T extends string> = Ptr<T> & { readonly [ownership]?: "borrowed" };
+
 /** The raw exports of the Emscripten module ("_" + C name). */
 export type RawExports = Record<string, (...args: never[]) => unknown>;
 
@@ -17,70 +31,46 @@ export type RawExports = Record<string, (...args: never[]) => unknown>;
  * The OpenSSL functions openssl-wasm exports, typed for the wasm32 ABI:
  * 32-bit integers and pointers are numbers, 64-bit integers are bigints.
  * Functions named like an OpenSSL macro are wasm/shim.h's ow_* wrappers.
+ * A returned pointer is Owned<T> (the caller frees it), Borrowed<T> (it
+ * does not), or plain Ptr<T> where that depends on the arguments.
  */
 export interface FFI {
-  /** `int ASN1_INTEGER_get_int64(int64_t * pr, const ASN1_INTEGER * a)` */
-  ASN1_INTEGER_get_int64(pr: Ptr<"int64_t">, a: Ptr<"ASN1_INTEGER">): number;
   /** `int ASN1_TIME_print(BIO * bp, const ASN1_TIME * tm)` */
   ASN1_TIME_print(bp: Ptr<"BIO">, tm: Ptr<"ASN1_TIME">): number;
-  /** `int ASN1_TIME_to_tm(const ASN1_TIME * s, struct tm * tm)` */
-  ASN1_TIME_to_tm(s: Ptr<"ASN1_TIME">, tm: Ptr<"tm">): number;
   /** `long BIO_ctrl(BIO * bp, int cmd, long larg, void * parg)` */
   BIO_ctrl(bp: Ptr<"BIO">, cmd: number, larg: number, parg: AnyPtr): number;
-  /** `size_t BIO_ctrl_get_write_guarantee(BIO * b)` */
-  BIO_ctrl_get_write_guarantee(b: Ptr<"BIO">): number;
   /** `size_t BIO_ctrl_pending(BIO * b)` */
   BIO_ctrl_pending(b: Ptr<"BIO">): number;
-  /** `size_t BIO_ctrl_wpending(BIO * b)` */
-  BIO_ctrl_wpending(b: Ptr<"BIO">): number;
   /** `int BIO_free(BIO * a)` */
   BIO_free(a: Ptr<"BIO">): number;
   /** `BIO * BIO_new(const BIO_METHOD * type)` */
-  BIO_new(type_: Ptr<"BIO_METHOD">): Ptr<"BIO">;
-  /** `int BIO_new_bio_pair(BIO ** bio1, size_t writebuf1, BIO ** bio2, size_t writebuf2)` */
-  BIO_new_bio_pair(bio1: Ptr<"BIO*">, writebuf1: number, bio2: Ptr<"BIO*">, writebuf2: number): number;
+  BIO_new(type_: Ptr<"BIO_METHOD">): Owned<"BIO">;
   /** `BIO * BIO_new_mem_buf(const void * buf, int len)` */
-  BIO_new_mem_buf(buf: AnyPtr, len: number): Ptr<"BIO">;
+  BIO_new_mem_buf(buf: AnyPtr, len: number): Owned<"BIO">;
   /** `int BIO_read_ex(BIO * b, void * data, size_t dlen, size_t * readbytes)` */
   BIO_read_ex(b: Ptr<"BIO">, data: AnyPtr, dlen: number, readbytes: Ptr<"size_t">): number;
   /** `const BIO_METHOD * BIO_s_mem(void)` */
-  BIO_s_mem(): Ptr<"BIO_METHOD">;
-  /** `int BIO_up_ref(BIO * a)` */
-  BIO_up_ref(a: Ptr<"BIO">): number;
+  BIO_s_mem(): Borrowed<"BIO_METHOD">;
   /** `int BIO_write_ex(BIO * b, const void * data, size_t dlen, size_t * written)` */
   BIO_write_ex(b: Ptr<"BIO">, data: AnyPtr, dlen: number, written: Ptr<"size_t">): number;
   /** `void ERR_clear_error(void)` */
   ERR_clear_error(): void;
-  /** `void ERR_error_string_n(unsigned long e, char * buf, size_t len)` */
-  ERR_error_string_n(e: number, buf: Ptr<"char">, len: number): void;
   /** `unsigned long ERR_get_error(void)` */
   ERR_get_error(): number;
   /** `unsigned long ERR_get_error_all(const char ** file, int * line, const char ** func, const char ** data, int * flags)` */
   ERR_get_error_all(file: Ptr<"char*">, line: Ptr<"int">, func: Ptr<"char*">, data: Ptr<"char*">, flags: Ptr<"int">): number;
   /** `const char * ERR_lib_error_string(unsigned long e)` */
-  ERR_lib_error_string(e: number): Ptr<"char">;
+  ERR_lib_error_string(e: number): Borrowed<"char">;
   /** `unsigned long ERR_peek_error(void)` */
   ERR_peek_error(): number;
-  /** `int ERR_pop_to_mark(void)` */
-  ERR_pop_to_mark(): number;
   /** `const char * ERR_reason_error_string(unsigned long e)` */
-  ERR_reason_error_string(e: number): Ptr<"char">;
-  /** `int ERR_set_mark(void)` */
-  ERR_set_mark(): number;
+  ERR_reason_error_string(e: number): Borrowed<"char">;
   /** `void EVP_PKEY_free(EVP_PKEY * pkey)` */
   EVP_PKEY_free(pkey: Ptr<"EVP_PKEY">): void;
   /** `const char * EVP_PKEY_get0_type_name(const EVP_PKEY * key)` */
-  EVP_PKEY_get0_type_name(key: Ptr<"EVP_PKEY">): Ptr<"char">;
+  EVP_PKEY_get0_type_name(key: Ptr<"EVP_PKEY">): Borrowed<"char">;
   /** `int EVP_PKEY_get_bits(const EVP_PKEY * pkey)` */
   EVP_PKEY_get_bits(pkey: Ptr<"EVP_PKEY">): number;
-  /** `int EVP_PKEY_get_id(const EVP_PKEY * pkey)` */
-  EVP_PKEY_get_id(pkey: Ptr<"EVP_PKEY">): number;
-  /** `const EVP_MD * EVP_sha256(void)` */
-  EVP_sha256(): Ptr<"EVP_MD">;
-  /** `const char * OBJ_nid2ln(int n)` */
-  OBJ_nid2ln(n: number): Ptr<"char">;
-  /** `const char * OBJ_nid2sn(int n)` */
-  OBJ_nid2sn(n: number): Ptr<"char">;
   /** `void OPENSSL_cleanse(void * ptr, size_t len)` */
   OPENSSL_cleanse(ptr: AnyPtr, len: number): void;
   /** `int OPENSSL_init_ssl(uint64_t opts, const OPENSSL_INIT_SETTINGS * settings)` */
@@ -88,57 +78,39 @@ export interface FFI {
   /** `void OPENSSL_sk_free(OPENSSL_STACK * arg0)` */
   OPENSSL_sk_free(arg0: Ptr<"OPENSSL_STACK">): void;
   /** `OPENSSL_STACK * OPENSSL_sk_new_null(void)` */
-  OPENSSL_sk_new_null(): Ptr<"OPENSSL_STACK">;
+  OPENSSL_sk_new_null(): Owned<"OPENSSL_STACK">;
   /** `int OPENSSL_sk_push(OPENSSL_STACK * st, const void * data)` */
   OPENSSL_sk_push(st: Ptr<"OPENSSL_STACK">, data: AnyPtr): number;
   /** `const char * OpenSSL_version(int type)` */
-  OpenSSL_version(type_: number): Ptr<"char">;
+  OpenSSL_version(type_: number): Borrowed<"char">;
   /** `unsigned long OpenSSL_version_num(void)` */
   OpenSSL_version_num(): number;
   /** `EVP_PKEY * PEM_read_bio_PrivateKey(BIO * out, EVP_PKEY ** x, pem_password_cb * cb, void * u)` */
-  PEM_read_bio_PrivateKey(out: Ptr<"BIO">, x: Ptr<"EVP_PKEY*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Ptr<"EVP_PKEY">;
+  PEM_read_bio_PrivateKey(out: Ptr<"BIO">, x: Ptr<"EVP_PKEY*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Owned<"EVP_PKEY">;
   /** `X509 * PEM_read_bio_X509(BIO * out, X509 ** x, pem_password_cb * cb, void * u)` */
-  PEM_read_bio_X509(out: Ptr<"BIO">, x: Ptr<"X509*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Ptr<"X509">;
-  /** `int PEM_write_bio_X509(BIO * out, const X509 * x)` */
-  PEM_write_bio_X509(out: Ptr<"BIO">, x: Ptr<"X509">): number;
+  PEM_read_bio_X509(out: Ptr<"BIO">, x: Ptr<"X509*">, cb: Ptr<"pem_password_cb">, u: AnyPtr): Owned<"X509">;
   /** `int RAND_bytes(unsigned char * buf, int num)` */
   RAND_bytes(buf: Ptr<"unsigned char">, num: number): number;
   /** `int RAND_status(void)` */
   RAND_status(): number;
-  /** `int SSL_CIPHER_get_bits(const SSL_CIPHER * c, int * alg_bits)` */
-  SSL_CIPHER_get_bits(c: Ptr<"SSL_CIPHER">, alg_bits: Ptr<"int">): number;
   /** `const char * SSL_CIPHER_get_name(const SSL_CIPHER * c)` */
-  SSL_CIPHER_get_name(c: Ptr<"SSL_CIPHER">): Ptr<"char">;
-  /** `uint16_t SSL_CIPHER_get_protocol_id(const SSL_CIPHER * c)` */
-  SSL_CIPHER_get_protocol_id(c: Ptr<"SSL_CIPHER">): number;
-  /** `const char * SSL_CIPHER_standard_name(const SSL_CIPHER * c)` */
-  SSL_CIPHER_standard_name(c: Ptr<"SSL_CIPHER">): Ptr<"char">;
-  /** `int SSL_CTX_add_session(SSL_CTX * ctx, SSL_SESSION * session)` */
-  SSL_CTX_add_session(ctx: Ptr<"SSL_CTX">, session: Ptr<"SSL_SESSION">): number;
+  SSL_CIPHER_get_name(c: Ptr<"SSL_CIPHER">): Borrowed<"char">;
   /** `int SSL_CTX_check_private_key(const SSL_CTX * ctx)` */
   SSL_CTX_check_private_key(ctx: Ptr<"SSL_CTX">): number;
   /** `uint64_t SSL_CTX_clear_options(SSL_CTX * ctx, uint64_t op)` */
   SSL_CTX_clear_options(ctx: Ptr<"SSL_CTX">, op: bigint): bigint;
   /** `long SSL_CTX_ctrl(SSL_CTX * ctx, int cmd, long larg, void * parg)` */
   SSL_CTX_ctrl(ctx: Ptr<"SSL_CTX">, cmd: number, larg: number, parg: AnyPtr): number;
-  /** `void SSL_CTX_flush_sessions_ex(SSL_CTX * ctx, time_t tm)` */
-  SSL_CTX_flush_sessions_ex(ctx: Ptr<"SSL_CTX">, tm: number): void;
   /** `void SSL_CTX_free(SSL_CTX * arg0)` */
   SSL_CTX_free(arg0: Ptr<"SSL_CTX">): void;
   /** `X509_STORE * SSL_CTX_get_cert_store(const SSL_CTX * arg0)` */
-  SSL_CTX_get_cert_store(arg0: Ptr<"SSL_CTX">): Ptr<"X509_STORE">;
-  /** `size_t SSL_CTX_get_num_tickets(const SSL_CTX * ctx)` */
-  SSL_CTX_get_num_tickets(ctx: Ptr<"SSL_CTX">): number;
+  SSL_CTX_get_cert_store(arg0: Ptr<"SSL_CTX">): Borrowed<"X509_STORE">;
   /** `uint64_t SSL_CTX_get_options(const SSL_CTX * ctx)` */
   SSL_CTX_get_options(ctx: Ptr<"SSL_CTX">): bigint;
   /** `int SSL_CTX_get_quiet_shutdown(const SSL_CTX * ctx)` */
   SSL_CTX_get_quiet_shutdown(ctx: Ptr<"SSL_CTX">): number;
-  /** `int SSL_CTX_get_verify_mode(const SSL_CTX * ctx)` */
-  SSL_CTX_get_verify_mode(ctx: Ptr<"SSL_CTX">): number;
   /** `SSL_CTX * SSL_CTX_new(const SSL_METHOD * meth)` */
-  SSL_CTX_new(meth: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX">;
-  /** `int SSL_CTX_remove_session(SSL_CTX * ctx, SSL_SESSION * session)` */
-  SSL_CTX_remove_session(ctx: Ptr<"SSL_CTX">, session: Ptr<"SSL_SESSION">): number;
+  SSL_CTX_new(meth: Ptr<"SSL_METHOD">): Owned<"SSL_CTX">;
   /** `void SSL_CTX_set1_cert_store(SSL_CTX * arg0, X509_STORE * arg1)` */
   SSL_CTX_set1_cert_store(arg0: Ptr<"SSL_CTX">, arg1: Ptr<"X509_STORE">): void;
   /** `int SSL_CTX_set_alpn_protos(SSL_CTX * ctx, const unsigned char * protos, unsigned int protos_len)` */
@@ -151,8 +123,6 @@ export interface FFI {
   SSL_CTX_set_num_tickets(ctx: Ptr<"SSL_CTX">, num_tickets: number): number;
   /** `uint64_t SSL_CTX_set_options(SSL_CTX * ctx, uint64_t op)` */
   SSL_CTX_set_options(ctx: Ptr<"SSL_CTX">, op: bigint): bigint;
-  /** `void SSL_CTX_set_post_handshake_auth(SSL_CTX * ctx, int val)` */
-  SSL_CTX_set_post_handshake_auth(ctx: Ptr<"SSL_CTX">, val: number): void;
   /** `void SSL_CTX_set_quiet_shutdown(SSL_CTX * ctx, int mode)` */
   SSL_CTX_set_quiet_shutdown(ctx: Ptr<"SSL_CTX">, mode: number): void;
   /** `void SSL_CTX_set_security_level(SSL_CTX * ctx, int level)` */
@@ -163,28 +133,18 @@ export interface FFI {
   SSL_CTX_set_timeout(ctx: Ptr<"SSL_CTX">, t: number): number;
   /** `void SSL_CTX_set_verify_depth(SSL_CTX * ctx, int depth)` */
   SSL_CTX_set_verify_depth(ctx: Ptr<"SSL_CTX">, depth: number): void;
-  /** `int SSL_CTX_up_ref(SSL_CTX * ctx)` */
-  SSL_CTX_up_ref(ctx: Ptr<"SSL_CTX">): number;
   /** `int SSL_CTX_use_PrivateKey(SSL_CTX * ctx, EVP_PKEY * pkey)` */
   SSL_CTX_use_PrivateKey(ctx: Ptr<"SSL_CTX">, pkey: Ptr<"EVP_PKEY">): number;
-  /** `int SSL_CTX_use_PrivateKey_ASN1(int pk, SSL_CTX * ctx, const unsigned char * d, long len)` */
-  SSL_CTX_use_PrivateKey_ASN1(pk: number, ctx: Ptr<"SSL_CTX">, d: Ptr<"unsigned char">, len: number): number;
   /** `int SSL_CTX_use_certificate(SSL_CTX * ctx, X509 * x)` */
   SSL_CTX_use_certificate(ctx: Ptr<"SSL_CTX">, x: Ptr<"X509">): number;
-  /** `int SSL_CTX_use_certificate_ASN1(SSL_CTX * ctx, int len, const unsigned char * d)` */
-  SSL_CTX_use_certificate_ASN1(ctx: Ptr<"SSL_CTX">, len: number, d: Ptr<"unsigned char">): number;
   /** `void SSL_SESSION_free(SSL_SESSION * ses)` */
   SSL_SESSION_free(ses: Ptr<"SSL_SESSION">): void;
-  /** `const char * SSL_SESSION_get0_hostname(const SSL_SESSION * s)` */
-  SSL_SESSION_get0_hostname(s: Ptr<"SSL_SESSION">): Ptr<"char">;
   /** `uint32_t SSL_SESSION_get_max_early_data(const SSL_SESSION * s)` */
   SSL_SESSION_get_max_early_data(s: Ptr<"SSL_SESSION">): number;
   /** `int SSL_SESSION_get_protocol_version(const SSL_SESSION * s)` */
   SSL_SESSION_get_protocol_version(s: Ptr<"SSL_SESSION">): number;
   /** `unsigned long SSL_SESSION_get_ticket_lifetime_hint(const SSL_SESSION * s)` */
   SSL_SESSION_get_ticket_lifetime_hint(s: Ptr<"SSL_SESSION">): number;
-  /** `time_t SSL_SESSION_get_time_ex(const SSL_SESSION * s)` */
-  SSL_SESSION_get_time_ex(s: Ptr<"SSL_SESSION">): number;
   /** `long SSL_SESSION_get_timeout(const SSL_SESSION * s)` */
   SSL_SESSION_get_timeout(s: Ptr<"SSL_SESSION">): number;
   /** `int SSL_SESSION_has_ticket(const SSL_SESSION * s)` */
@@ -195,120 +155,72 @@ export interface FFI {
   SSL_SESSION_up_ref(ses: Ptr<"SSL_SESSION">): number;
   /** `int SSL_accept(SSL * ssl)` */
   SSL_accept(ssl: Ptr<"SSL">): number;
-  /** `int SSL_add1_host(SSL * s, const char * host)` */
-  SSL_add1_host(s: Ptr<"SSL">, host: Ptr<"char">): number;
-  /** `const char * SSL_alert_desc_string(int value)` */
-  SSL_alert_desc_string(value: number): Ptr<"char">;
   /** `const char * SSL_alert_desc_string_long(int value)` */
-  SSL_alert_desc_string_long(value: number): Ptr<"char">;
-  /** `const char * SSL_alert_type_string_long(int value)` */
-  SSL_alert_type_string_long(value: number): Ptr<"char">;
+  SSL_alert_desc_string_long(value: number): Borrowed<"char">;
   /** `int SSL_clear(SSL * s)` */
   SSL_clear(s: Ptr<"SSL">): number;
   /** `uint64_t SSL_clear_options(SSL * s, uint64_t op)` */
   SSL_clear_options(s: Ptr<"SSL">, op: bigint): bigint;
-  /** `int SSL_client_version(const SSL * s)` */
-  SSL_client_version(s: Ptr<"SSL">): number;
   /** `int SSL_connect(SSL * ssl)` */
   SSL_connect(ssl: Ptr<"SSL">): number;
   /** `int SSL_do_handshake(SSL * s)` */
   SSL_do_handshake(s: Ptr<"SSL">): number;
-  /** `int SSL_export_keying_material(SSL * s, unsigned char * out, size_t olen, const char * label, size_t llen, const unsigned char * context, size_t contextlen, int use_context)` */
-  SSL_export_keying_material(s: Ptr<"SSL">, out: Ptr<"unsigned char">, olen: number, label: Ptr<"char">, llen: number, context: Ptr<"unsigned char">, contextlen: number, use_context: number): number;
   /** `void SSL_free(SSL * ssl)` */
   SSL_free(ssl: Ptr<"SSL">): void;
   /** `void SSL_get0_alpn_selected(const SSL * ssl, const unsigned char ** data, unsigned int * len)` */
   SSL_get0_alpn_selected(ssl: Ptr<"SSL">, data: Ptr<"unsigned char*">, len: Ptr<"unsigned int">): void;
   /** `const char * SSL_get0_group_name(SSL * s)` */
-  SSL_get0_group_name(s: Ptr<"SSL">): Ptr<"char">;
+  SSL_get0_group_name(s: Ptr<"SSL">): Borrowed<"char">;
   /** `X509_VERIFY_PARAM * SSL_get0_param(SSL * ssl)` */
-  SSL_get0_param(ssl: Ptr<"SSL">): Ptr<"X509_VERIFY_PARAM">;
-  /** `struct stack_st_X509 * SSL_get0_verified_chain(const SSL * s)` */
-  SSL_get0_verified_chain(s: Ptr<"SSL">): Ptr<"stack_st_X509">;
+  SSL_get0_param(ssl: Ptr<"SSL">): Borrowed<"X509_VERIFY_PARAM">;
   /** `X509 * SSL_get1_peer_certificate(const SSL * s)` */
-  SSL_get1_peer_certificate(s: Ptr<"SSL">): Ptr<"X509">;
+  SSL_get1_peer_certificate(s: Ptr<"SSL">): Owned<"X509">;
   /** `SSL_SESSION * SSL_get1_session(SSL * ssl)` */
-  SSL_get1_session(ssl: Ptr<"SSL">): Ptr<"SSL_SESSION">;
-  /** `SSL_CTX * SSL_get_SSL_CTX(const SSL * ssl)` */
-  SSL_get_SSL_CTX(ssl: Ptr<"SSL">): Ptr<"SSL_CTX">;
+  SSL_get1_session(ssl: Ptr<"SSL">): Owned<"SSL_SESSION">;
   /** `const SSL_CIPHER * SSL_get_current_cipher(const SSL * s)` */
-  SSL_get_current_cipher(s: Ptr<"SSL">): Ptr<"SSL_CIPHER">;
+  SSL_get_current_cipher(s: Ptr<"SSL">): Borrowed<"SSL_CIPHER">;
   /** `int SSL_get_error(const SSL * s, int ret_code)` */
   SSL_get_error(s: Ptr<"SSL">, ret_code: number): number;
-  /** `int SSL_get_key_update_type(const SSL * s)` */
-  SSL_get_key_update_type(s: Ptr<"SSL">): number;
   /** `uint64_t SSL_get_options(const SSL * s)` */
   SSL_get_options(s: Ptr<"SSL">): bigint;
   /** `struct stack_st_X509 * SSL_get_peer_cert_chain(const SSL * s)` */
-  SSL_get_peer_cert_chain(s: Ptr<"SSL">): Ptr<"stack_st_X509">;
-  /** `int SSL_get_peer_signature_type_nid(const SSL * s, int * pnid)` */
-  SSL_get_peer_signature_type_nid(s: Ptr<"SSL">, pnid: Ptr<"int">): number;
+  SSL_get_peer_cert_chain(s: Ptr<"SSL">): Borrowed<"stack_st_X509">;
   /** `int SSL_get_quiet_shutdown(const SSL * ssl)` */
   SSL_get_quiet_shutdown(ssl: Ptr<"SSL">): number;
-  /** `BIO * SSL_get_rbio(const SSL * s)` */
-  SSL_get_rbio(s: Ptr<"SSL">): Ptr<"BIO">;
   /** `const char * SSL_get_servername(const SSL * s, const int type)` */
-  SSL_get_servername(s: Ptr<"SSL">, type_: number): Ptr<"char">;
-  /** `SSL_SESSION * SSL_get_session(const SSL * ssl)` */
-  SSL_get_session(ssl: Ptr<"SSL">): Ptr<"SSL_SESSION">;
+  SSL_get_servername(s: Ptr<"SSL">, type_: number): Borrowed<"char">;
   /** `int SSL_get_shutdown(const SSL * ssl)` */
   SSL_get_shutdown(ssl: Ptr<"SSL">): number;
-  /** `int SSL_get_signature_type_nid(const SSL * s, int * pnid)` */
-  SSL_get_signature_type_nid(s: Ptr<"SSL">, pnid: Ptr<"int">): number;
-  /** `OSSL_HANDSHAKE_STATE SSL_get_state(const SSL * ssl)` */
-  SSL_get_state(ssl: Ptr<"SSL">): number;
   /** `int SSL_get_verify_mode(const SSL * s)` */
   SSL_get_verify_mode(s: Ptr<"SSL">): number;
   /** `long SSL_get_verify_result(const SSL * ssl)` */
   SSL_get_verify_result(ssl: Ptr<"SSL">): number;
   /** `const char * SSL_get_version(const SSL * s)` */
-  SSL_get_version(s: Ptr<"SSL">): Ptr<"char">;
-  /** `BIO * SSL_get_wbio(const SSL * s)` */
-  SSL_get_wbio(s: Ptr<"SSL">): Ptr<"BIO">;
-  /** `const char * SSL_group_to_name(SSL * s, int id)` */
-  SSL_group_to_name(s: Ptr<"SSL">, id: number): Ptr<"char">;
-  /** `int SSL_has_pending(const SSL * s)` */
-  SSL_has_pending(s: Ptr<"SSL">): number;
-  /** `int SSL_in_before(const SSL * s)` */
-  SSL_in_before(s: Ptr<"SSL">): number;
+  SSL_get_version(s: Ptr<"SSL">): Borrowed<"char">;
   /** `int SSL_in_init(const SSL * s)` */
   SSL_in_init(s: Ptr<"SSL">): number;
   /** `int SSL_is_init_finished(const SSL * s)` */
   SSL_is_init_finished(s: Ptr<"SSL">): number;
-  /** `int SSL_is_server(const SSL * s)` */
-  SSL_is_server(s: Ptr<"SSL">): number;
   /** `int SSL_key_update(SSL * s, int updatetype)` */
   SSL_key_update(s: Ptr<"SSL">, updatetype: number): number;
   /** `SSL * SSL_new(SSL_CTX * ctx)` */
-  SSL_new(ctx: Ptr<"SSL_CTX">): Ptr<"SSL">;
-  /** `int SSL_peek_ex(SSL * ssl, void * buf, size_t num, size_t * readbytes)` */
-  SSL_peek_ex(ssl: Ptr<"SSL">, buf: AnyPtr, num: number, readbytes: Ptr<"size_t">): number;
+  SSL_new(ctx: Ptr<"SSL_CTX">): Owned<"SSL">;
   /** `int SSL_pending(const SSL * s)` */
   SSL_pending(s: Ptr<"SSL">): number;
   /** `int SSL_read(SSL * ssl, void * buf, int num)` */
   SSL_read(ssl: Ptr<"SSL">, buf: AnyPtr, num: number): number;
-  /** `int SSL_read_ex(SSL * ssl, void * buf, size_t num, size_t * readbytes)` */
-  SSL_read_ex(ssl: Ptr<"SSL">, buf: AnyPtr, num: number, readbytes: Ptr<"size_t">): number;
   /** `int SSL_session_reused(const SSL * s)` */
   SSL_session_reused(s: Ptr<"SSL">): number;
   /** `int SSL_set1_host(SSL * s, const char * host)` */
   SSL_set1_host(s: Ptr<"SSL">, host: Ptr<"char">): number;
   /** `SSL_CTX * SSL_set_SSL_CTX(SSL * ssl, SSL_CTX * ctx)` */
-  SSL_set_SSL_CTX(ssl: Ptr<"SSL">, ctx: Ptr<"SSL_CTX">): Ptr<"SSL_CTX">;
+  SSL_set_SSL_CTX(ssl: Ptr<"SSL">, ctx: Ptr<"SSL_CTX">): Borrowed<"SSL_CTX">;
   /** `void SSL_set_accept_state(SSL * s)` */
   SSL_set_accept_state(s: Ptr<"SSL">): void;
-  /** `int SSL_set_alpn_protos(SSL * ssl, const unsigned char * protos, unsigned int protos_len)` */
-  SSL_set_alpn_protos(ssl: Ptr<"SSL">, protos: Ptr<"unsigned char">, protos_len: number): number;
   /** `void SSL_set_bio(SSL * s, BIO * rbio, BIO * wbio)` */
   SSL_set_bio(s: Ptr<"SSL">, rbio: Ptr<"BIO">, wbio: Ptr<"BIO">): void;
-  /** `int SSL_set_cipher_list(SSL * s, const char * str)` */
-  SSL_set_cipher_list(s: Ptr<"SSL">, str: Ptr<"char">): number;
-  /** `int SSL_set_ciphersuites(SSL * s, const char * str)` */
-  SSL_set_ciphersuites(s: Ptr<"SSL">, str: Ptr<"char">): number;
   /** `void SSL_set_connect_state(SSL * s)` */
   SSL_set_connect_state(s: Ptr<"SSL">): void;
-  /** `void SSL_set_hostflags(SSL * s, unsigned int flags)` */
-  SSL_set_hostflags(s: Ptr<"SSL">, flags: number): void;
   /** `uint64_t SSL_set_options(SSL * s, uint64_t op)` */
   SSL_set_options(s: Ptr<"SSL">, op: bigint): bigint;
   /** `void SSL_set_quiet_shutdown(SSL * ssl, int mode)` */
@@ -317,46 +229,22 @@ export interface FFI {
   SSL_set_session(to: Ptr<"SSL">, session: Ptr<"SSL_SESSION">): number;
   /** `void SSL_set_shutdown(SSL * ssl, int mode)` */
   SSL_set_shutdown(ssl: Ptr<"SSL">, mode: number): void;
-  /** `void SSL_set_verify(SSL * s, int mode, SSL_verify_cb callback)` */
-  SSL_set_verify(s: Ptr<"SSL">, mode: number, callback: AnyPtr): void;
-  /** `void SSL_set_verify_depth(SSL * s, int depth)` */
-  SSL_set_verify_depth(s: Ptr<"SSL">, depth: number): void;
-  /** `void SSL_set_verify_result(SSL * ssl, long v)` */
-  SSL_set_verify_result(ssl: Ptr<"SSL">, v: number): void;
   /** `int SSL_shutdown(SSL * s)` */
   SSL_shutdown(s: Ptr<"SSL">): number;
   /** `const char * SSL_state_string_long(const SSL * s)` */
-  SSL_state_string_long(s: Ptr<"SSL">): Ptr<"char">;
-  /** `int SSL_up_ref(SSL * s)` */
-  SSL_up_ref(s: Ptr<"SSL">): number;
-  /** `int SSL_use_PrivateKey(SSL * ssl, EVP_PKEY * pkey)` */
-  SSL_use_PrivateKey(ssl: Ptr<"SSL">, pkey: Ptr<"EVP_PKEY">): number;
-  /** `int SSL_use_certificate(SSL * ssl, X509 * x)` */
-  SSL_use_certificate(ssl: Ptr<"SSL">, x: Ptr<"X509">): number;
-  /** `int SSL_verify_client_post_handshake(SSL * s)` */
-  SSL_verify_client_post_handshake(s: Ptr<"SSL">): number;
-  /** `int SSL_version(const SSL * ssl)` */
-  SSL_version(ssl: Ptr<"SSL">): number;
+  SSL_state_string_long(s: Ptr<"SSL">): Borrowed<"char">;
   /** `int SSL_write(SSL * ssl, const void * buf, int num)` */
   SSL_write(ssl: Ptr<"SSL">, buf: AnyPtr, num: number): number;
-  /** `int SSL_write_ex(SSL * s, const void * buf, size_t num, size_t * written)` */
-  SSL_write_ex(s: Ptr<"SSL">, buf: AnyPtr, num: number, written: Ptr<"size_t">): number;
   /** `const SSL_METHOD * TLS_client_method(void)` */
-  TLS_client_method(): Ptr<"SSL_METHOD">;
-  /** `const SSL_METHOD * TLS_method(void)` */
-  TLS_method(): Ptr<"SSL_METHOD">;
+  TLS_client_method(): Borrowed<"SSL_METHOD">;
   /** `const SSL_METHOD * TLS_server_method(void)` */
-  TLS_server_method(): Ptr<"SSL_METHOD">;
+  TLS_server_method(): Borrowed<"SSL_METHOD">;
   /** `char * X509_NAME_oneline(const X509_NAME * a, char * buf, int size)` */
   X509_NAME_oneline(a: Ptr<"X509_NAME">, buf: Ptr<"char">, size: number): Ptr<"char">;
-  /** `int X509_NAME_print_ex(BIO * out, const X509_NAME * nm, int indent, unsigned long flags)` */
-  X509_NAME_print_ex(out: Ptr<"BIO">, nm: Ptr<"X509_NAME">, indent: number, flags: number): number;
   /** `void X509_STORE_CTX_free(X509_STORE_CTX * ctx)` */
   X509_STORE_CTX_free(ctx: Ptr<"X509_STORE_CTX">): void;
-  /** `struct stack_st_X509 * X509_STORE_CTX_get0_chain(const X509_STORE_CTX * ctx)` */
-  X509_STORE_CTX_get0_chain(ctx: Ptr<"X509_STORE_CTX">): Ptr<"stack_st_X509">;
   /** `X509 * X509_STORE_CTX_get_current_cert(const X509_STORE_CTX * ctx)` */
-  X509_STORE_CTX_get_current_cert(ctx: Ptr<"X509_STORE_CTX">): Ptr<"X509">;
+  X509_STORE_CTX_get_current_cert(ctx: Ptr<"X509_STORE_CTX">): Borrowed<"X509">;
   /** `int X509_STORE_CTX_get_error(const X509_STORE_CTX * ctx)` */
   X509_STORE_CTX_get_error(ctx: Ptr<"X509_STORE_CTX">): number;
   /** `int X509_STORE_CTX_get_error_depth(const X509_STORE_CTX * ctx)` */
@@ -364,7 +252,7 @@ export interface FFI {
   /** `int X509_STORE_CTX_init(X509_STORE_CTX * ctx, X509_STORE * trust_store, X509 * target, struct stack_st_X509 * untrusted)` */
   X509_STORE_CTX_init(ctx: Ptr<"X509_STORE_CTX">, trust_store: Ptr<"X509_STORE">, target: Ptr<"X509">, untrusted: Ptr<"stack_st_X509">): number;
   /** `X509_STORE_CTX * X509_STORE_CTX_new(void)` */
-  X509_STORE_CTX_new(): Ptr<"X509_STORE_CTX">;
+  X509_STORE_CTX_new(): Owned<"X509_STORE_CTX">;
   /** `void X509_STORE_CTX_set_error(X509_STORE_CTX * ctx, int s)` */
   X509_STORE_CTX_set_error(ctx: Ptr<"X509_STORE_CTX">, s: number): void;
   /** `int X509_STORE_add_cert(X509_STORE * xs, X509 * x)` */
@@ -372,57 +260,41 @@ export interface FFI {
   /** `void X509_STORE_free(X509_STORE * xs)` */
   X509_STORE_free(xs: Ptr<"X509_STORE">): void;
   /** `X509_STORE * X509_STORE_new(void)` */
-  X509_STORE_new(): Ptr<"X509_STORE">;
-  /** `int X509_VERIFY_PARAM_set1_host(X509_VERIFY_PARAM * param, const char * name, size_t namelen)` */
-  X509_VERIFY_PARAM_set1_host(param: Ptr<"X509_VERIFY_PARAM">, name: Ptr<"char">, namelen: number): number;
+  X509_STORE_new(): Owned<"X509_STORE">;
   /** `int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM * param, const char * ipasc)` */
   X509_VERIFY_PARAM_set1_ip_asc(param: Ptr<"X509_VERIFY_PARAM">, ipasc: Ptr<"char">): number;
-  /** `void X509_VERIFY_PARAM_set_hostflags(X509_VERIFY_PARAM * param, unsigned int flags)` */
-  X509_VERIFY_PARAM_set_hostflags(param: Ptr<"X509_VERIFY_PARAM">, flags: number): void;
-  /** `void X509_VERIFY_PARAM_set_time(X509_VERIFY_PARAM * param, time_t t)` */
-  X509_VERIFY_PARAM_set_time(param: Ptr<"X509_VERIFY_PARAM">, t: number): void;
-  /** `int X509_check_host(X509 * x, const char * chk, size_t chklen, unsigned int flags, char ** peername)` */
-  X509_check_host(x: Ptr<"X509">, chk: Ptr<"char">, chklen: number, flags: number, peername: Ptr<"char*">): number;
-  /** `int X509_check_ip_asc(X509 * x, const char * ipasc, unsigned int flags)` */
-  X509_check_ip_asc(x: Ptr<"X509">, ipasc: Ptr<"char">, flags: number): number;
-  /** `int X509_digest(const X509 * data, const EVP_MD * type, unsigned char * md, unsigned int * len)` */
-  X509_digest(data: Ptr<"X509">, type_: Ptr<"EVP_MD">, md: Ptr<"unsigned char">, len: Ptr<"unsigned int">): number;
   /** `void X509_free(X509 * a)` */
   X509_free(a: Ptr<"X509">): void;
   /** `const ASN1_TIME * X509_get0_notAfter(const X509 * x)` */
-  X509_get0_notAfter(x: Ptr<"X509">): Ptr<"ASN1_TIME">;
+  X509_get0_notAfter(x: Ptr<"X509">): Borrowed<"ASN1_TIME">;
   /** `const ASN1_TIME * X509_get0_notBefore(const X509 * x)` */
-  X509_get0_notBefore(x: Ptr<"X509">): Ptr<"ASN1_TIME">;
+  X509_get0_notBefore(x: Ptr<"X509">): Borrowed<"ASN1_TIME">;
   /** `EVP_PKEY * X509_get0_pubkey(const X509 * x)` */
-  X509_get0_pubkey(x: Ptr<"X509">): Ptr<"EVP_PKEY">;
+  X509_get0_pubkey(x: Ptr<"X509">): Borrowed<"EVP_PKEY">;
   /** `X509_NAME * X509_get_issuer_name(const X509 * a)` */
-  X509_get_issuer_name(a: Ptr<"X509">): Ptr<"X509_NAME">;
-  /** `ASN1_INTEGER * X509_get_serialNumber(X509 * x)` */
-  X509_get_serialNumber(x: Ptr<"X509">): Ptr<"ASN1_INTEGER">;
+  X509_get_issuer_name(a: Ptr<"X509">): Borrowed<"X509_NAME">;
   /** `X509_NAME * X509_get_subject_name(const X509 * a)` */
-  X509_get_subject_name(a: Ptr<"X509">): Ptr<"X509_NAME">;
+  X509_get_subject_name(a: Ptr<"X509">): Borrowed<"X509_NAME">;
   /** `int X509_up_ref(X509 * x)` */
   X509_up_ref(x: Ptr<"X509">): number;
   /** `int X509_verify_cert(X509_STORE_CTX * ctx)` */
   X509_verify_cert(ctx: Ptr<"X509_STORE_CTX">): number;
   /** `const char * X509_verify_cert_error_string(long n)` */
-  X509_verify_cert_error_string(n: number): Ptr<"char">;
+  X509_verify_cert_error_string(n: number): Borrowed<"char">;
   /** `EVP_PKEY * d2i_AutoPrivateKey(EVP_PKEY ** a, const unsigned char ** pp, long length)` */
-  d2i_AutoPrivateKey(a: Ptr<"EVP_PKEY*">, pp: Ptr<"unsigned char*">, length: number): Ptr<"EVP_PKEY">;
+  d2i_AutoPrivateKey(a: Ptr<"EVP_PKEY*">, pp: Ptr<"unsigned char*">, length: number): Owned<"EVP_PKEY">;
   /** `SSL_SESSION * d2i_SSL_SESSION(SSL_SESSION ** a, const unsigned char ** pp, long length)` */
-  d2i_SSL_SESSION(a: Ptr<"SSL_SESSION*">, pp: Ptr<"unsigned char*">, length: number): Ptr<"SSL_SESSION">;
+  d2i_SSL_SESSION(a: Ptr<"SSL_SESSION*">, pp: Ptr<"unsigned char*">, length: number): Owned<"SSL_SESSION">;
   /** `X509 * d2i_X509(X509 ** a, const unsigned char ** in, long len)` */
-  d2i_X509(a: Ptr<"X509*">, in_: Ptr<"unsigned char*">, len: number): Ptr<"X509">;
+  d2i_X509(a: Ptr<"X509*">, in_: Ptr<"unsigned char*">, len: number): Owned<"X509">;
   /** `int i2d_SSL_SESSION(const SSL_SESSION * in, unsigned char ** pp)` */
   i2d_SSL_SESSION(in_: Ptr<"SSL_SESSION">, pp: Ptr<"unsigned char*">): number;
-  /** `int i2d_X509(const X509 * a, unsigned char ** out)` */
-  i2d_X509(a: Ptr<"X509">, out: Ptr<"unsigned char*">): number;
-  /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/shim.c) */
+  /** `size_t ow_BIO_buffer_allocated(BIO * b)` (wasm/bio.c) */
   BIO_buffer_allocated(b: Ptr<"BIO">): number;
-  /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/shim.c) */
+  /** `void ow_BIO_buffer_set_capacity(BIO * b, long capacity)` (wasm/bio.c) */
   BIO_buffer_set_capacity(b: Ptr<"BIO">, capacity: number): void;
-  /** `BIO * ow_BIO_new_buffer(void)` (wasm/shim.c) */
-  BIO_new_buffer(): Ptr<"BIO">;
+  /** `BIO * ow_BIO_new_buffer(void)` (wasm/bio.c) */
+  BIO_new_buffer(): Owned<"BIO">;
   /** `long ow_BIO_set_mem_eof_return(BIO * b, int v)` (wasm/shim.c) */
   BIO_set_mem_eof_return(b: Ptr<"BIO">, v: number): number;
   /** `int ow_ERR_GET_LIB(unsigned long e)` (wasm/shim.c) */
@@ -443,16 +315,12 @@ export interface FFI {
   SSL_CTX_set1_sigalgs_list(ctx: Ptr<"SSL_CTX">, list: Ptr<"char">): number;
   /** `void ow_SSL_CTX_set_alpn_select_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
   SSL_CTX_set_alpn_select_callback(ctx: Ptr<"SSL_CTX">, on: number): void;
-  /** `void ow_SSL_CTX_set_info_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
-  SSL_CTX_set_info_callback(ctx: Ptr<"SSL_CTX">, on: number): void;
   /** `int ow_SSL_CTX_set_max_proto_version(SSL_CTX * ctx, int version)` (wasm/shim.c) */
   SSL_CTX_set_max_proto_version(ctx: Ptr<"SSL_CTX">, version: number): number;
   /** `int ow_SSL_CTX_set_min_proto_version(SSL_CTX * ctx, int version)` (wasm/shim.c) */
   SSL_CTX_set_min_proto_version(ctx: Ptr<"SSL_CTX">, version: number): number;
   /** `long ow_SSL_CTX_set_mode(SSL_CTX * ctx, long mode)` (wasm/shim.c) */
   SSL_CTX_set_mode(ctx: Ptr<"SSL_CTX">, mode: number): number;
-  /** `void ow_SSL_CTX_set_msg_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
-  SSL_CTX_set_msg_callback(ctx: Ptr<"SSL_CTX">, on: number): void;
   /** `int ow_SSL_CTX_set_servername_callback(SSL_CTX * ctx, int on)` (wasm/shim.c) */
   SSL_CTX_set_servername_callback(ctx: Ptr<"SSL_CTX">, on: number): number;
   /** `long ow_SSL_CTX_set_session_cache_mode(SSL_CTX * ctx, long mode)` (wasm/shim.c) */
@@ -463,18 +331,8 @@ export interface FFI {
   SSL_CTX_set_status_callback(ctx: Ptr<"SSL_CTX">, on: number): number;
   /** `void ow_SSL_CTX_set_verify(SSL_CTX * ctx, int mode, int with_callback)` (wasm/shim.c) */
   SSL_CTX_set_verify(ctx: Ptr<"SSL_CTX">, mode: number, with_callback: number): void;
-  /** `int ow_SSL_check_ocsp(SSL * s)` (wasm/shim.c) */
+  /** `int ow_SSL_check_ocsp(SSL * s)` (wasm/ocsp.c) */
   SSL_check_ocsp(s: Ptr<"SSL">): number;
-  /** `int ow_SSL_get_negotiated_group(SSL * s)` (wasm/shim.c) */
-  SSL_get_negotiated_group(s: Ptr<"SSL">): number;
-  /** `int ow_SSL_set1_groups_list(SSL * s, const char * list)` (wasm/shim.c) */
-  SSL_set1_groups_list(s: Ptr<"SSL">, list: Ptr<"char">): number;
-  /** `int ow_SSL_set_max_proto_version(SSL * s, int version)` (wasm/shim.c) */
-  SSL_set_max_proto_version(s: Ptr<"SSL">, version: number): number;
-  /** `int ow_SSL_set_min_proto_version(SSL * s, int version)` (wasm/shim.c) */
-  SSL_set_min_proto_version(s: Ptr<"SSL">, version: number): number;
-  /** `long ow_SSL_set_mode(SSL * s, long mode)` (wasm/shim.c) */
-  SSL_set_mode(s: Ptr<"SSL">, mode: number): number;
   /** `void ow_SSL_set_msg_callback(SSL * s, int on)` (wasm/shim.c) */
   SSL_set_msg_callback(s: Ptr<"SSL">, on: number): void;
   /** `int ow_SSL_set_ocsp_response(SSL * s, const unsigned char * der, long len)` (wasm/shim.c) */
@@ -488,7 +346,7 @@ export interface FFI {
   /** `int ow_sk_X509_num(const struct stack_st_X509 * sk)` (wasm/shim.c) */
   sk_X509_num(sk: Ptr<"stack_st_X509">): number;
   /** `X509 * ow_sk_X509_value(const struct stack_st_X509 * sk, int i)` (wasm/shim.c) */
-  sk_X509_value(sk: Ptr<"stack_st_X509">, i: number): Ptr<"X509">;
+  sk_X509_value(sk: Ptr<"stack_st_X509">, i: number): Borrowed<"X509">;
 }
 
 /** Binds the typed FFI to a module's raw exports. */
@@ -496,37 +354,24 @@ export function bindFFI(m: RawExports): FFI {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const e = m as Record<string, any>;
   return {
-    ASN1_INTEGER_get_int64: e._ASN1_INTEGER_get_int64,
     ASN1_TIME_print: e._ASN1_TIME_print,
-    ASN1_TIME_to_tm: e._ASN1_TIME_to_tm,
     BIO_ctrl: e._BIO_ctrl,
-    BIO_ctrl_get_write_guarantee: (b) => e._BIO_ctrl_get_write_guarantee(b) >>> 0,
     BIO_ctrl_pending: (b) => e._BIO_ctrl_pending(b) >>> 0,
-    BIO_ctrl_wpending: (b) => e._BIO_ctrl_wpending(b) >>> 0,
     BIO_free: e._BIO_free,
     BIO_new: e._BIO_new,
-    BIO_new_bio_pair: e._BIO_new_bio_pair,
     BIO_new_mem_buf: e._BIO_new_mem_buf,
     BIO_read_ex: e._BIO_read_ex,
     BIO_s_mem: e._BIO_s_mem,
-    BIO_up_ref: e._BIO_up_ref,
     BIO_write_ex: e._BIO_write_ex,
     ERR_clear_error: e._ERR_clear_error,
-    ERR_error_string_n: e._ERR_error_string_n,
     ERR_get_error: () => e._ERR_get_error() >>> 0,
     ERR_get_error_all: (file, line, func, data, flags) => e._ERR_get_error_all(file, line, func, data, flags) >>> 0,
     ERR_lib_error_string: e._ERR_lib_error_string,
     ERR_peek_error: () => e._ERR_peek_error() >>> 0,
-    ERR_pop_to_mark: e._ERR_pop_to_mark,
     ERR_reason_error_string: e._ERR_reason_error_string,
-    ERR_set_mark: e._ERR_set_mark,
     EVP_PKEY_free: e._EVP_PKEY_free,
     EVP_PKEY_get0_type_name: e._EVP_PKEY_get0_type_name,
     EVP_PKEY_get_bits: e._EVP_PKEY_get_bits,
-    EVP_PKEY_get_id: e._EVP_PKEY_get_id,
-    EVP_sha256: e._EVP_sha256,
-    OBJ_nid2ln: e._OBJ_nid2ln,
-    OBJ_nid2sn: e._OBJ_nid2sn,
     OPENSSL_cleanse: e._OPENSSL_cleanse,
     OPENSSL_init_ssl: e._OPENSSL_init_ssl,
     OPENSSL_sk_free: e._OPENSSL_sk_free,
@@ -536,134 +381,83 @@ export function bindFFI(m: RawExports): FFI {
     OpenSSL_version_num: () => e._OpenSSL_version_num() >>> 0,
     PEM_read_bio_PrivateKey: e._PEM_read_bio_PrivateKey,
     PEM_read_bio_X509: e._PEM_read_bio_X509,
-    PEM_write_bio_X509: e._PEM_write_bio_X509,
     RAND_bytes: e._RAND_bytes,
     RAND_status: e._RAND_status,
-    SSL_CIPHER_get_bits: e._SSL_CIPHER_get_bits,
     SSL_CIPHER_get_name: e._SSL_CIPHER_get_name,
-    SSL_CIPHER_get_protocol_id: (c) => e._SSL_CIPHER_get_protocol_id(c) >>> 0,
-    SSL_CIPHER_standard_name: e._SSL_CIPHER_standard_name,
-    SSL_CTX_add_session: e._SSL_CTX_add_session,
     SSL_CTX_check_private_key: e._SSL_CTX_check_private_key,
     SSL_CTX_clear_options: (ctx, op) => BigInt.asUintN(64, e._SSL_CTX_clear_options(ctx, op)),
     SSL_CTX_ctrl: e._SSL_CTX_ctrl,
-    SSL_CTX_flush_sessions_ex: e._SSL_CTX_flush_sessions_ex,
     SSL_CTX_free: e._SSL_CTX_free,
     SSL_CTX_get_cert_store: e._SSL_CTX_get_cert_store,
-    SSL_CTX_get_num_tickets: (ctx) => e._SSL_CTX_get_num_tickets(ctx) >>> 0,
     SSL_CTX_get_options: (ctx) => BigInt.asUintN(64, e._SSL_CTX_get_options(ctx)),
     SSL_CTX_get_quiet_shutdown: e._SSL_CTX_get_quiet_shutdown,
-    SSL_CTX_get_verify_mode: e._SSL_CTX_get_verify_mode,
     SSL_CTX_new: e._SSL_CTX_new,
-    SSL_CTX_remove_session: e._SSL_CTX_remove_session,
     SSL_CTX_set1_cert_store: e._SSL_CTX_set1_cert_store,
     SSL_CTX_set_alpn_protos: e._SSL_CTX_set_alpn_protos,
     SSL_CTX_set_cipher_list: e._SSL_CTX_set_cipher_list,
     SSL_CTX_set_ciphersuites: e._SSL_CTX_set_ciphersuites,
     SSL_CTX_set_num_tickets: e._SSL_CTX_set_num_tickets,
     SSL_CTX_set_options: (ctx, op) => BigInt.asUintN(64, e._SSL_CTX_set_options(ctx, op)),
-    SSL_CTX_set_post_handshake_auth: e._SSL_CTX_set_post_handshake_auth,
     SSL_CTX_set_quiet_shutdown: e._SSL_CTX_set_quiet_shutdown,
     SSL_CTX_set_security_level: e._SSL_CTX_set_security_level,
     SSL_CTX_set_session_id_context: e._SSL_CTX_set_session_id_context,
     SSL_CTX_set_timeout: e._SSL_CTX_set_timeout,
     SSL_CTX_set_verify_depth: e._SSL_CTX_set_verify_depth,
-    SSL_CTX_up_ref: e._SSL_CTX_up_ref,
     SSL_CTX_use_PrivateKey: e._SSL_CTX_use_PrivateKey,
-    SSL_CTX_use_PrivateKey_ASN1: e._SSL_CTX_use_PrivateKey_ASN1,
     SSL_CTX_use_certificate: e._SSL_CTX_use_certificate,
-    SSL_CTX_use_certificate_ASN1: e._SSL_CTX_use_certificate_ASN1,
     SSL_SESSION_free: e._SSL_SESSION_free,
-    SSL_SESSION_get0_hostname: e._SSL_SESSION_get0_hostname,
     SSL_SESSION_get_max_early_data: (s) => e._SSL_SESSION_get_max_early_data(s) >>> 0,
     SSL_SESSION_get_protocol_version: e._SSL_SESSION_get_protocol_version,
     SSL_SESSION_get_ticket_lifetime_hint: (s) => e._SSL_SESSION_get_ticket_lifetime_hint(s) >>> 0,
-    SSL_SESSION_get_time_ex: e._SSL_SESSION_get_time_ex,
     SSL_SESSION_get_timeout: e._SSL_SESSION_get_timeout,
     SSL_SESSION_has_ticket: e._SSL_SESSION_has_ticket,
     SSL_SESSION_is_resumable: e._SSL_SESSION_is_resumable,
     SSL_SESSION_up_ref: e._SSL_SESSION_up_ref,
     SSL_accept: e._SSL_accept,
-    SSL_add1_host: e._SSL_add1_host,
-    SSL_alert_desc_string: e._SSL_alert_desc_string,
     SSL_alert_desc_string_long: e._SSL_alert_desc_string_long,
-    SSL_alert_type_string_long: e._SSL_alert_type_string_long,
     SSL_clear: e._SSL_clear,
     SSL_clear_options: (s, op) => BigInt.asUintN(64, e._SSL_clear_options(s, op)),
-    SSL_client_version: e._SSL_client_version,
     SSL_connect: e._SSL_connect,
     SSL_do_handshake: e._SSL_do_handshake,
-    SSL_export_keying_material: e._SSL_export_keying_material,
     SSL_free: e._SSL_free,
     SSL_get0_alpn_selected: e._SSL_get0_alpn_selected,
     SSL_get0_group_name: e._SSL_get0_group_name,
     SSL_get0_param: e._SSL_get0_param,
-    SSL_get0_verified_chain: e._SSL_get0_verified_chain,
     SSL_get1_peer_certificate: e._SSL_get1_peer_certificate,
     SSL_get1_session: e._SSL_get1_session,
-    SSL_get_SSL_CTX: e._SSL_get_SSL_CTX,
     SSL_get_current_cipher: e._SSL_get_current_cipher,
     SSL_get_error: e._SSL_get_error,
-    SSL_get_key_update_type: e._SSL_get_key_update_type,
     SSL_get_options: (s) => BigInt.asUintN(64, e._SSL_get_options(s)),
     SSL_get_peer_cert_chain: e._SSL_get_peer_cert_chain,
-    SSL_get_peer_signature_type_nid: e._SSL_get_peer_signature_type_nid,
     SSL_get_quiet_shutdown: e._SSL_get_quiet_shutdown,
-    SSL_get_rbio: e._SSL_get_rbio,
     SSL_get_servername: e._SSL_get_servername,
-    SSL_get_session: e._SSL_get_session,
     SSL_get_shutdown: e._SSL_get_shutdown,
-    SSL_get_signature_type_nid: e._SSL_get_signature_type_nid,
-    SSL_get_state: e._SSL_get_state,
     SSL_get_verify_mode: e._SSL_get_verify_mode,
     SSL_get_verify_result: e._SSL_get_verify_result,
     SSL_get_version: e._SSL_get_version,
-    SSL_get_wbio: e._SSL_get_wbio,
-    SSL_group_to_name: e._SSL_group_to_name,
-    SSL_has_pending: e._SSL_has_pending,
-    SSL_in_before: e._SSL_in_before,
     SSL_in_init: e._SSL_in_init,
     SSL_is_init_finished: e._SSL_is_init_finished,
-    SSL_is_server: e._SSL_is_server,
     SSL_key_update: e._SSL_key_update,
     SSL_new: e._SSL_new,
-    SSL_peek_ex: e._SSL_peek_ex,
     SSL_pending: e._SSL_pending,
     SSL_read: e._SSL_read,
-    SSL_read_ex: e._SSL_read_ex,
     SSL_session_reused: e._SSL_session_reused,
     SSL_set1_host: e._SSL_set1_host,
     SSL_set_SSL_CTX: e._SSL_set_SSL_CTX,
     SSL_set_accept_state: e._SSL_set_accept_state,
-    SSL_set_alpn_protos: e._SSL_set_alpn_protos,
     SSL_set_bio: e._SSL_set_bio,
-    SSL_set_cipher_list: e._SSL_set_cipher_list,
-    SSL_set_ciphersuites: e._SSL_set_ciphersuites,
     SSL_set_connect_state: e._SSL_set_connect_state,
-    SSL_set_hostflags: e._SSL_set_hostflags,
     SSL_set_options: (s, op) => BigInt.asUintN(64, e._SSL_set_options(s, op)),
     SSL_set_quiet_shutdown: e._SSL_set_quiet_shutdown,
     SSL_set_session: e._SSL_set_session,
     SSL_set_shutdown: e._SSL_set_shutdown,
-    SSL_set_verify: e._SSL_set_verify,
-    SSL_set_verify_depth: e._SSL_set_verify_depth,
-    SSL_set_verify_result: e._SSL_set_verify_result,
     SSL_shutdown: e._SSL_shutdown,
     SSL_state_string_long: e._SSL_state_string_long,
-    SSL_up_ref: e._SSL_up_ref,
-    SSL_use_PrivateKey: e._SSL_use_PrivateKey,
-    SSL_use_certificate: e._SSL_use_certificate,
-    SSL_verify_client_post_handshake: e._SSL_verify_client_post_handshake,
-    SSL_version: e._SSL_version,
     SSL_write: e._SSL_write,
-    SSL_write_ex: e._SSL_write_ex,
     TLS_client_method: e._TLS_client_method,
-    TLS_method: e._TLS_method,
     TLS_server_method: e._TLS_server_method,
     X509_NAME_oneline: e._X509_NAME_oneline,
-    X509_NAME_print_ex: e._X509_NAME_print_ex,
     X509_STORE_CTX_free: e._X509_STORE_CTX_free,
-    X509_STORE_CTX_get0_chain: e._X509_STORE_CTX_get0_chain,
     X509_STORE_CTX_get_current_cert: e._X509_STORE_CTX_get_current_cert,
     X509_STORE_CTX_get_error: e._X509_STORE_CTX_get_error,
     X509_STORE_CTX_get_error_depth: e._X509_STORE_CTX_get_error_depth,
@@ -673,19 +467,12 @@ export function bindFFI(m: RawExports): FFI {
     X509_STORE_add_cert: e._X509_STORE_add_cert,
     X509_STORE_free: e._X509_STORE_free,
     X509_STORE_new: e._X509_STORE_new,
-    X509_VERIFY_PARAM_set1_host: e._X509_VERIFY_PARAM_set1_host,
     X509_VERIFY_PARAM_set1_ip_asc: e._X509_VERIFY_PARAM_set1_ip_asc,
-    X509_VERIFY_PARAM_set_hostflags: e._X509_VERIFY_PARAM_set_hostflags,
-    X509_VERIFY_PARAM_set_time: e._X509_VERIFY_PARAM_set_time,
-    X509_check_host: e._X509_check_host,
-    X509_check_ip_asc: e._X509_check_ip_asc,
-    X509_digest: e._X509_digest,
     X509_free: e._X509_free,
     X509_get0_notAfter: e._X509_get0_notAfter,
     X509_get0_notBefore: e._X509_get0_notBefore,
     X509_get0_pubkey: e._X509_get0_pubkey,
     X509_get_issuer_name: e._X509_get_issuer_name,
-    X509_get_serialNumber: e._X509_get_serialNumber,
     X509_get_subject_name: e._X509_get_subject_name,
     X509_up_ref: e._X509_up_ref,
     X509_verify_cert: e._X509_verify_cert,
@@ -694,7 +481,6 @@ export function bindFFI(m: RawExports): FFI {
     d2i_SSL_SESSION: e._d2i_SSL_SESSION,
     d2i_X509: e._d2i_X509,
     i2d_SSL_SESSION: e._i2d_SSL_SESSION,
-    i2d_X509: e._i2d_X509,
     BIO_buffer_allocated: (b) => e._ow_BIO_buffer_allocated(b) >>> 0,
     BIO_buffer_set_capacity: e._ow_BIO_buffer_set_capacity,
     BIO_new_buffer: e._ow_BIO_new_buffer,
@@ -708,22 +494,15 @@ export function bindFFI(m: RawExports): FFI {
     SSL_CTX_set1_groups_list: e._ow_SSL_CTX_set1_groups_list,
     SSL_CTX_set1_sigalgs_list: e._ow_SSL_CTX_set1_sigalgs_list,
     SSL_CTX_set_alpn_select_callback: e._ow_SSL_CTX_set_alpn_select_callback,
-    SSL_CTX_set_info_callback: e._ow_SSL_CTX_set_info_callback,
     SSL_CTX_set_max_proto_version: e._ow_SSL_CTX_set_max_proto_version,
     SSL_CTX_set_min_proto_version: e._ow_SSL_CTX_set_min_proto_version,
     SSL_CTX_set_mode: e._ow_SSL_CTX_set_mode,
-    SSL_CTX_set_msg_callback: e._ow_SSL_CTX_set_msg_callback,
     SSL_CTX_set_servername_callback: e._ow_SSL_CTX_set_servername_callback,
     SSL_CTX_set_session_cache_mode: e._ow_SSL_CTX_set_session_cache_mode,
     SSL_CTX_set_session_callbacks: e._ow_SSL_CTX_set_session_callbacks,
     SSL_CTX_set_status_callback: e._ow_SSL_CTX_set_status_callback,
     SSL_CTX_set_verify: e._ow_SSL_CTX_set_verify,
     SSL_check_ocsp: e._ow_SSL_check_ocsp,
-    SSL_get_negotiated_group: e._ow_SSL_get_negotiated_group,
-    SSL_set1_groups_list: e._ow_SSL_set1_groups_list,
-    SSL_set_max_proto_version: e._ow_SSL_set_max_proto_version,
-    SSL_set_min_proto_version: e._ow_SSL_set_min_proto_version,
-    SSL_set_mode: e._ow_SSL_set_mode,
     SSL_set_msg_callback: e._ow_SSL_set_msg_callback,
     SSL_set_ocsp_response: e._ow_SSL_set_ocsp_response,
     SSL_set_tlsext_host_name: e._ow_SSL_set_tlsext_host_name,
