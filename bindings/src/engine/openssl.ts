@@ -61,7 +61,7 @@ export class OpenSSL {
     return new OpenSSL(module, ffi);
   }
 
-  /** The typed C functions (internal: the engine classes are the API). */
+  /** @internal The typed C functions (the engine classes are the API). */
   readonly ffi: FFI;
   /** @internal */ readonly module: EmscriptenModule;
   /** @internal Live connections by SSL pointer, for the callback trampolines. */
