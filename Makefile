@@ -11,6 +11,7 @@
 #   make fuzz     mutation fuzzing of the engine's input path and of the tunnel (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
+#   make docs     the API reference from the TSDoc comments (TypeDoc) into docs/api/ (DOCS_OUT); a warning fails it
 #   make clean    remove build outputs (the OpenSSL cache outside the repo stays)
 
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 # Our own C, linked with OpenSSL's libraries (wasm/shim.h declares what each exports).
 C_SOURCES := wasm/shim.c wasm/bio.c wasm/ocsp.c
 
-.PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
+.PHONY: all setup openssl openssl-tests-smoke generate check-generated docs size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
 
 # Debian and npm packages (a no-op once installed).
@@ -83,6 +84,15 @@ bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(D
 	npx tsc -p .
 	@touch $@
 
+# The API reference (docs/typedoc.config.mjs: entry points, validation).
+# TypeDoc needs the TypeScript compiler API, which TypeScript 7 does not have:
+# it runs on its own pinned TypeScript 6 in docs/node_modules (installed by
+# setup), never the root's. Its warnings (an undocumented or unexported
+# symbol, a broken link) are errors.
+DOCS_OUT ?= docs/api
+docs: bindings/dist/.built | setup
+	docs/node_modules/.bin/typedoc --options docs/typedoc.config.mjs --out $(DOCS_OUT)
+
 size: $(DIST)/openssl.mjs
 	@scripts/size.sh $(DIST)/openssl.wasm
 
@@ -140,4 +150,4 @@ soak: all
 	node test/soak/soak.mjs $(SOAK_ARGS)
 
 clean:
-	rm -rf wasm/build wasm/dist bindings/dist bench/build
+	rm -rf wasm/build wasm/dist bindings/dist bench/build docs/api

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need on a fresh Debian machine, once:
-# Debian packages (only those missing) and the npm packages of package-lock.json.
+# Debian packages (only those missing) and the npm packages of package-lock.json
+# and of docs/package-lock.json (TypeDoc and its TypeScript, for `make docs`).
 # Run by `make` (and so by `make test` / `make demo`) and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
-# npm packages: reinstall only when package-lock.json changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund >&2
-fi
+# npm packages: reinstall only when a package-lock.json changed since the last install.
+# docs/ is a package of its own: TypeDoc needs a TypeScript older than the root's 7.
+for dir in . docs; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in $dir" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund >&2)
+  fi
+done

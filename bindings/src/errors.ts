@@ -42,6 +42,7 @@ export class TlsTimeoutError extends Error {
 /** A transport did not open within its `timeout` (connectWebSocket, connectTcp). */
 export class ConnectTimeoutError extends Error {
   override name = "ConnectTimeoutError";
+  /** @param timeoutMs The `timeout` that ran out, in milliseconds. */
   constructor(readonly timeoutMs: number) {
     super(`the connection did not open within ${timeoutMs} ms`);
   }
@@ -84,6 +85,7 @@ export class CertificateVerificationError extends TlsHandshakeError {
  */
 export class TlsCallbackError extends Error {
   override name = "TlsCallbackError";
+  /** @param callback Which listener threw ("onSession", "onVerify"). */
   constructor(readonly callback: string, options?: ErrorOptions) {
     super(`the ${callback} listener threw${options?.cause instanceof Error ? `: ${options.cause.message}` : ""}`, options);
   }

@@ -1,10 +1,14 @@
 /**
  * openssl-wasm: real OpenSSL 3.5 in WebAssembly.
  *
- *   const ossl = await OpenSSL.load();
- *   using ctx = ossl.createContext({ role: "client", ca: [pem] });
- *   using conn = ctx.createConnection({ servername: "example.org" });
- *   conn.handshake(); conn.drain(); conn.feed(bytes); ...
+ * ```ts
+ * const ossl = await OpenSSL.load();
+ * using ctx = ossl.createContext({ role: "client", ca: [pem] });
+ * using conn = ctx.createConnection({ servername: "example.org" });
+ * conn.handshake(); conn.drain(); conn.feed(bytes); ...
+ * ```
+ *
+ * @module openssl-tls-wasm
  */
 export { OpenSSL, MAX_IO, type CertificateVerification, type LoadOptions } from "./engine/openssl.js";
 export { TlsContext, DEFAULT_CIPHERS, DEFAULT_CIPHERSUITES, type ContextOptions, type SniIdentity } from "./engine/context.js";
@@ -19,6 +23,7 @@ export type { RootStoreInfo } from "./engine/roots.js";
 export { OpenSSLError, SessionNotResumableError, UseAfterFreeError, type ErrorQueueEntry } from "./engine/errors.js";
 export { WasmLoadError, type WasmSource } from "./engine/load.js";
 export type { PemOrDer } from "./engine/pki.js";
+/** OpenSSL's numeric constants under their C names (`SSL_ERROR_WANT_READ`, `TLS1_3_VERSION`, ...), generated from the headers. */
 export * as constants from "./generated/constants.js";
 export {
   TlsSocket,

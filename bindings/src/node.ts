@@ -4,8 +4,12 @@
  * the WebSocket-to-TCP tunnel. The universal entry ("openssl-tls-wasm")
  * never imports these, so it type-checks and bundles without Node.
  *
- *   import { TlsSocket } from "openssl-tls-wasm";
- *   import { connectTcp, toNodeDuplex } from "openssl-tls-wasm/node";
+ * ```ts
+ * import { TlsSocket } from "openssl-tls-wasm";
+ * import { connectTcp, toNodeDuplex } from "openssl-tls-wasm/node";
+ * ```
+ *
+ * @module openssl-tls-wasm/node
  */
 export { connectTcp, fromNodeSocket, type ConnectTcpOptions, type NodeSocketLike } from "./transports/node.js";
 export { toNodeDuplex } from "./node/duplex.js";

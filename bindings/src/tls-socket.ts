@@ -131,7 +131,19 @@ export interface ShutdownOptions {
 export type TraceEvent =
   | { type: "handshake"; ms: number }
   /** An OpenSSL call whose result matters to how the connection ends. */
-  | { type: "call"; call: "SSL_shutdown" | "SSL_read"; ret: number; sslError: SslErrorName; reason?: string; state: ShutdownState }
+  | {
+    type: "call";
+    /** Which OpenSSL call. */
+    call: "SSL_shutdown" | "SSL_read";
+    /** What it returned. */
+    ret: number;
+    /** SSL_get_error's name for it. */
+    sslError: SslErrorName;
+    /** The primary error's reason text, for a failure. */
+    reason?: string;
+    /** SSL_get_shutdown after the call. */
+    state: ShutdownState;
+  }
   /** An alert sent or received (close_notify is one), from OpenSSL's message callback. */
   | { type: "alert"; direction: "sent" | "received"; level: "warning" | "fatal"; name: string }
   /** The transport: its end of input ("eof"), an error, or our closing it. */
@@ -289,6 +301,12 @@ function safe<T>(fn: (e: T) => void): (e: T) => void {
   };
 }
 
+/**
+ * A TLS connection over any Transport: the engine's OpenSSL calls, pumped
+ * asynchronously. `readable` and `writable` carry the plaintext; `closed`
+ * says how it ended. Create one with TlsSocket.connect() or TlsSocket.accept().
+ * @see https://docs.openssl.org/3.5/man3/SSL_shutdown/
+ */
 export class TlsSocket {
   /** Connects as a client: resolves once the handshake completed. */
   static connect(transport: Transport, options: TlsSocketOptions = {}): Promise<TlsSocket> {

@@ -534,6 +534,7 @@ export class TlsConnection {
   get quietShutdown(): boolean {
     return this.#rt.ffi.SSL_get_quiet_shutdown(this.ptr) === 1;
   }
+  /** SSL_set_quiet_shutdown: SSL_shutdown then sends nothing. */
   set quietShutdown(on: boolean) {
     this.#rt.ffi.SSL_set_quiet_shutdown(this.ptr, on ? 1 : 0);
   }

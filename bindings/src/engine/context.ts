@@ -441,6 +441,7 @@ export class TlsContext {
   get quietShutdown(): boolean {
     return this.#rt.ffi.SSL_CTX_get_quiet_shutdown(this.ptr) === 1;
   }
+  /** SSL_CTX_set_quiet_shutdown. */
   set quietShutdown(on: boolean) {
     this.#rt.ffi.SSL_CTX_set_quiet_shutdown(this.ptr, on ? 1 : 0);
   }

@@ -7,12 +7,15 @@
  */
 import { readUrl } from "./read-url.js";
 
+/** Where the default root store came from (OpenSSL.rootStoreInfo()). */
 export interface RootStoreInfo {
+  /** Where the roots were read from. */
   source: string;
   /** The Debian package and version the roots came from. */
   package: string;
   /** That version's date. */
   date: string;
+  /** How many roots. */
   count: number;
   /** SHA-256 of the concatenated DER. */
   sha256: string;

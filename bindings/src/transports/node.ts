@@ -24,6 +24,7 @@ export interface NodeSocketLike {
   readonly destroyed?: boolean;
 }
 
+/** Wraps a connected Node socket (created with `allowHalfOpen: true`) as a Transport. */
 export function fromNodeSocket(socket: NodeSocketLike): Transport {
   let ended = false;
   const readable = new ReadableStream<Uint8Array>({
@@ -75,6 +76,7 @@ export function fromNodeSocket(socket: NodeSocketLike): Transport {
   return { readable: iterable(readable), writable };
 }
 
+/** Options of connectTcp(). */
 export interface ConnectTcpOptions {
   /** Aborting it while the connection opens destroys the socket and rejects with the signal's reason. */
   signal?: AbortSignal;

@@ -192,6 +192,7 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
 /** A WebSocket constructor: the standard one, or the `ws` package's (which takes a third options argument). */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { maxPayload?: number }) => WebSocketLike;
 
+/** Options of connectWebSocket(): the transport's limits and timeout, the class to use, subprotocols. */
 export interface ConnectWebSocketOptions extends WebSocketTransportOptions {
   /**
    * The WebSocket class to use. Default: the global WebSocket (browsers,

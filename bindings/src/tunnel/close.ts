@@ -33,7 +33,7 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 const ELLIPSIS = "…";
 
 /**
- * `text` cut to at most {@link MAX_CLOSE_REASON_BYTES} UTF-8 bytes, at a
+ * `text` cut to at most `MAX_CLOSE_REASON_BYTES` (123) UTF-8 bytes, at a
  * character boundary, with "…" when something was cut. `ws.close()` throws a
  * RangeError on a longer reason, and reasons quote what clients sent (an
  * Origin, a path), so every reason goes through here.

@@ -8,6 +8,7 @@ import { parseAllowRule, type AllowRule } from "./destination.js";
 import type { TunnelEvent } from "./events.js";
 import { MAX_TIMER_MS } from "./limits.js";
 
+/** Options of createTunnel(): destinations, origins and every limit (README: the tunnel's table). */
 export interface TunnelOptions {
   /** Allowed destinations: "host:port", or "host:*" for any port. Nothing else is reachable. */
   allow: readonly string[];
@@ -15,6 +16,7 @@ export interface TunnelOptions {
   origins?: readonly string[];
   /** Where to listen. Default 127.0.0.1, port 0 (any free port). */
   host?: string;
+  /** Port to listen on (0: any free port; `port` on the Tunnel says which). */
   port?: number;
   /** At most this many live tunnels at once (default 64); more are refused with 1013. */
   maxConnections?: number;

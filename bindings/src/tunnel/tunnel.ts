@@ -13,6 +13,7 @@
  * end only the connection concerned.
  *
  * Close codes the client sees (see CloseCode in close.ts):
+ * ```text
  *   1000 the TCP peer closed (FIN), after every byte it sent was relayed
  *   1001 idle timeout, or the tunnel is shutting down
  *   1003 a text message (binary only)
@@ -23,10 +24,13 @@
  *   4001 the TCP connection failed or was reset (the reason says how)
  *   4002 the TCP connection could not be opened (the reason says why)
  *   4003 more than maxBufferedBytes waited for the slower side
+ * ```
  *
  * Plain HTTP on the same port: `GET /healthz` answers 200
  * `{"ok":true,"connections":N,"pending":M}` (503 and "ok":false while
  * draining); any other request 426 Upgrade Required.
+ *
+ * @module openssl-tls-wasm/tunnel
  */
 import * as http from "node:http";
 import type * as net from "node:net";
@@ -54,6 +58,7 @@ export interface CloseOptions {
   drainTimeoutMs?: number;
 }
 
+/** A running tunnel (createTunnel()). */
 export interface Tunnel {
   /** The port it listens on. */
   readonly port: number;
