@@ -23,7 +23,7 @@ OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 
 .PHONY: all setup openssl openssl-tests-smoke generate check-generated size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
-all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
+all: $(DIST)/openssl.mjs $(DIST)/roots.der wasm/build/bindings.stamp
 
 # Debian and npm packages (a no-op once installed).
 setup:
@@ -77,7 +77,11 @@ $(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt wasm/shim.
 $(DIST)/roots.der: scripts/roots.mjs | setup
 	node scripts/roots.mjs $(DIST)
 
-bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(DIST)/openssl.mjs | setup
+# From an empty bindings/dist each time (tsc recompiles everything anyway),
+# so a renamed or deleted source leaves no stale module for npm pack to ship;
+# the stamp lives outside it for the same reason.
+wasm/build/bindings.stamp: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(DIST)/openssl.mjs | setup
+	rm -rf bindings/dist
 	npx tsc -p .
 	@touch $@
 
