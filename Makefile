@@ -26,7 +26,7 @@ TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 C_SOURCES := wasm/shim.c wasm/bio.c wasm/ocsp.c
 
 .PHONY: all setup openssl openssl-tests-smoke generate check-generated docs size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
-all: $(DIST)/openssl.mjs $(DIST)/roots.der bindings/dist/.built
+all: $(DIST)/openssl.mjs $(DIST)/roots.der wasm/build/bindings.stamp
 
 # Debian and npm packages (a no-op once installed).
 setup:
@@ -80,7 +80,11 @@ $(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt $(C_SOURCE
 $(DIST)/roots.der: scripts/roots.mjs | setup
 	node scripts/roots.mjs $(DIST)
 
-bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(DIST)/openssl.mjs | setup
+# From an empty bindings/dist each time (tsc recompiles everything anyway),
+# so a renamed or deleted source leaves no stale module for npm pack to ship;
+# the stamp lives outside it for the same reason.
+wasm/build/bindings.stamp: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(DIST)/openssl.mjs | setup
+	rm -rf bindings/dist
 	npx tsc -p .
 	@touch $@
 
@@ -90,7 +94,7 @@ bindings/dist/.built: wasm/build/generated.stamp $(TS_SOURCES) tsconfig.json $(D
 # setup), never the root's. Its warnings (an undocumented or unexported
 # symbol, a broken link) are errors.
 DOCS_OUT ?= docs/api
-docs: bindings/dist/.built | setup
+docs: wasm/build/bindings.stamp | setup
 	docs/node_modules/.bin/typedoc --options docs/typedoc.config.mjs --out $(DOCS_OUT)
 
 size: $(DIST)/openssl.mjs

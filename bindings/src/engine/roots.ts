@@ -29,7 +29,11 @@ export interface RootStore {
 let loaded: RootStore | undefined;
 let loading: Promise<RootStore> | undefined;
 
-const rootsURL = (file: string) => new URL(`../../../wasm/dist/${file}`, import.meta.url);
+/** Where the build put them; one literal `new URL()` each, so bundlers copy exactly these two files. */
+const ROOTS_URLS = {
+  "roots.der": () => new URL("../../../wasm/dist/roots.der", import.meta.url),
+  "roots.json": () => new URL("../../../wasm/dist/roots.json", import.meta.url),
+};
 
 function fetchBytes(url: URL): Promise<Uint8Array> {
   return readUrl(url, (message) => new Error(`cannot load the default root store: ${message}`));
@@ -72,7 +76,7 @@ export function loadDefaultRoots(source?: URL | string | { der: Uint8Array; info
       ({ der, info } = source);
     } else {
       const base = source === undefined ? undefined : new URL(String(source));
-      const url = (f: string) => (base ? new URL(f, base) : rootsURL(f));
+      const url = (f: keyof typeof ROOTS_URLS) => (base ? new URL(f, base) : ROOTS_URLS[f]());
       [der, info] = await Promise.all([fetchBytes(url("roots.der")),
         fetchBytes(url("roots.json")).then((b) => JSON.parse(new TextDecoder().decode(b)) as RootStoreInfo)]);
     }
