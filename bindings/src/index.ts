@@ -1,5 +1,5 @@
 /**
- * openssl-wasm: real OpenSSL 3.5 in WebAssembly.
+ * openssl-tls-wasm: real OpenSSL 3.5 in WebAssembly.
  *
  * ```ts
  * const ossl = await OpenSSL.load();

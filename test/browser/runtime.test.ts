@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { ENGINES, launch, type Browser, type Page } from "../helpers/browsers.mjs";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
-import { freePort, identityFiles, killAllPeers, startPeer } from "../helpers/peers.js";
+import { SMOKE_EXPECTED, identityFiles, killAllPeers, revServer } from "../helpers/peers.js";
 import { selfSigned } from "../helpers/pki.js";
 import { serveDirectory } from "../helpers/static-server.mjs";
 
@@ -76,18 +76,12 @@ afterAll(async () => {
 });
 afterEach(() => killAllPeers());
 
-async function revServer(): Promise<string> {
-  const port = await freePort();
-  await startPeer("openssl", ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", files.cert, "-key", files.key,
-    "-naccept", "1", "-rev"], /ACCEPT/);
-  return `${tunnel.url}/127.0.0.1:${port}`;
+/** A fresh s_server -rev (helpers/peers.ts), through the tunnel. */
+async function revServerUrl(): Promise<string> {
+  return `${tunnel.url}/127.0.0.1:${await revServer(files)}`;
 }
 
-// (the group depends on the peer: Debian's s_server is OpenSSL 3.0, without ML-KEM)
-const expected = {
-  protocol: "TLSv1.3", verifyResult: 0, peer: `/CN=${SERVER_NAME}`,
-  reply: "emitnur eht morf gnip\n", shutdown: [0, 1], ending: "clean",
-};
+const expected = { ...SMOKE_EXPECTED, peer: `/CN=${SERVER_NAME}` };
 
 type Reply = { ok: boolean; result?: unknown; error?: string };
 type Where = "main thread" | "Worker";
@@ -135,13 +129,13 @@ describe.each(ENGINES)("%s", (engine) => {
 
   for (const where of ["main thread", "Worker"] as const) {
     it(`${where}: through the tunnel, verifies, exchanges, closes both ways (0, then 1)`, async () => {
-      const url = await revServer();
+      const url = await revServerUrl();
       const result = await run(await open(), where, "smoke", { url, caPem: id.certPem, servername: SERVER_NAME });
       expect(result).toMatchObject(expected);
     });
 
     it(`${where}: the README's \`for await (const chunk of tls.readable)\` reads to the peer's close_notify`, async () => {
-      const url = await revServer();
+      const url = await revServerUrl();
       const result = await run(await open(), where, "readme", { url, caPem: id.certPem, servername: SERVER_NAME }) as Record<string, unknown>;
       expect(result).toMatchObject({ protocol: "TLSv1.3", verifyResult: 0, received: "EMDAER eht morf gnip\n", ending: "clean" });
       expect(result.steps).toContain("SSL_shutdown 1");

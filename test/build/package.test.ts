@@ -36,6 +36,18 @@ describe("package.json", () => {
     expect(Object.keys(pkg.exports["./node"])).toEqual(["types", "node"]); // Node only
   });
 
+  it("the published .d.ts carry no @internal member (stripInternal) and no runtime helpers", () => {
+    const dts = (f: string) => readFileSync(join(root, "bindings/dist", f), "utf8");
+    const context = dts("engine/context.d.ts"), connection = dts("engine/connection.d.ts"), session = dts("engine/session.d.ts");
+    for (const name of ["_adopt", "_release", "_selectAlpn", "_selectSni", "_onStatus", "get ptr"]) expect(context, name).not.toContain(name);
+    for (const name of ["get ptr", "Runtime"]) {
+      expect(connection, name).not.toContain(name);
+      expect(session, name).not.toContain(name);
+    }
+    expect(dts("engine/openssl.d.ts")).not.toMatch(/malloc\(|drainErrors|withCString|Runtime/);
+    expect(dts("index.d.ts")).not.toMatch(/engine\/runtime/);
+  });
+
   it("the universal entry's sources type-check with no Node types (tsconfig.universal.json)", async () => {
     const r = await promisify(execFile)(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.universal.json"], { cwd: root })
       .catch((e: { code: number; stdout: string }) => e);

@@ -4,7 +4,7 @@
  * test/helpers/ssltestlib.c. Nothing moves unless a test moves it, so a test
  * can hold bytes back, cut the transport, or deliver one byte at a time.
  */
-import { expect } from "vitest";
+import { afterEach, beforeEach, expect } from "vitest";
 import {
   OpenSSL, type TlsConnection, type ConnectionOptions, type TlsContext, type ContextOptions,
   type ProtocolVersion, type Result,
@@ -134,4 +134,50 @@ export function expectResult(r: Result, ret: number, error: string, reason?: num
   } else if (error !== "ssl" && error !== "syscall") {
     expect(r.failure).toBeUndefined();
   }
+}
+
+/**
+ * Heap slack per test: OpenSSL's own process-wide tables still grow by a
+ * few bytes now and then once warmed up (at most 72 seen), while the
+ * smallest leak these tests could make (a session) is over a kilobyte.
+ */
+export const HEAP_SLACK = 256;
+
+/**
+ * Allocates what OpenSSL keeps for the process once an algorithm is used
+ * (providers, fetched methods, decoders): both versions with EC, Ed25519 and
+ * RSA certificates and two groups, DER input, the I/O buffer at its largest.
+ */
+export function warmUp(ossl: OpenSSL): void {
+  const runs: PairOptions[] = [
+    { version: "TLSv1.2" }, { version: "TLSv1.3" }, { version: "TLSv1.2", client: { groups: "X25519:P-256" } },
+    { version: "TLSv1.3", keyType: "ed25519" }, { version: "TLSv1.3", keyType: "rsa-2048" },
+  ];
+  for (const o of runs) {
+    const p = new Pair(ossl, o);
+    p.handshake();
+    p.closeCleanly();
+    p.dispose();
+  }
+  // The decoders of DER certificates and keys (OpenSSL caches them once used).
+  const id = identity("ec-p256");
+  const der = (pem: string) => Uint8Array.from(atob(pem.replace(/-----[^-]+-----|\s/g, "")), (c) => c.charCodeAt(0));
+  ossl.createContext({ role: "server", cert: der(id.certPem), key: der(id.keyPem) }).dispose();
+  ossl.randomBytes(256 * 1024);
+}
+
+/**
+ * After each test of the file (and its `cleanup`), the wasm heap is back
+ * where it was before the test, within HEAP_SLACK: every engine test frees
+ * what it made (quickjs's assertNoMemoryAllocated, per test).
+ */
+export function expectHeapRestoredAfterEach(openssl: () => OpenSSL, cleanup: () => void = () => {}): void {
+  let before = 0;
+  beforeEach(() => {
+    before = openssl().heapInUse();
+  });
+  afterEach(() => {
+    cleanup();
+    expect(openssl().heapInUse(), "wasm heap bytes after the test, against before it").toBeLessThanOrEqual(before + HEAP_SLACK);
+  });
 }

@@ -88,3 +88,24 @@ export async function stdoutIncludes(peer: Peer, bytes: Buffer, timeoutMs = 20_0
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A fresh `openssl s_server -rev` (it answers each line reversed) for one
+ * connection with the given certificate files; resolves with its port once
+ * it accepts.
+ */
+export async function revServer(files: { cert: string; key: string }): Promise<number> {
+  const port = await freePort();
+  await startPeer("openssl", ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", files.cert, "-key", files.key,
+    "-naccept", "1", "-rev"], /ACCEPT/);
+  return port;
+}
+
+/**
+ * What the smoke test (test/runtimes/smoke.mjs) reports against revServer()
+ * in every runtime: TLS 1.3, verified, the line reversed, SSL_shutdown 0
+ * then 1, clean. (No group: Debian's s_server is OpenSSL 3.0, without ML-KEM.)
+ */
+export const SMOKE_EXPECTED = {
+  protocol: "TLSv1.3", verifyResult: 0, reply: "emitnur eht morf gnip\n", shutdown: [0, 1], ending: "clean",
+} as const;

@@ -3,7 +3,7 @@
 // and its error, the chain as sent, client certificates, ALPN, resumption.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   CertificateVerificationError, constants as C, OpenSSL, TlsSocket, type TlsSocketOptions,
 } from "../../bindings/src/index.js";
@@ -27,7 +27,6 @@ beforeAll(async () => {
   ossl = await OpenSSL.load();
 });
 afterEach(() => killAllPeers());
-afterAll(() => undefined);
 
 type Peer = "s_server" | "gnutls-serv";
 async function server(peer: Peer, leaf: string, opts: { chain?: boolean; extra?: string[] } = {}): Promise<number> {

@@ -4,14 +4,15 @@
 // load, and a module graph without import cycles.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as api from "../../bindings/src/index.js";
 import { constants as C, OpenSSL, TlsSession } from "../../bindings/src/index.js";
-import { Pair, SERVER_NAME, expectResult, type PairOptions } from "../helpers/harness.js";
+import { Pair, SERVER_NAME, expectHeapRestoredAfterEach, expectResult, warmUp, type PairOptions } from "../helpers/harness.js";
 
 let ossl: OpenSSL;
 beforeAll(async () => {
   ossl = await OpenSSL.load();
+  warmUp(ossl);
 });
 
 const live: Pair[] = [];
@@ -20,7 +21,8 @@ const pair = (o: PairOptions = {}) => {
   live.push(p);
   return p;
 };
-afterEach(() => {
+// Every test frees what it made: the heap comes back (harness.ts).
+expectHeapRestoredAfterEach(() => ossl, () => {
   while (live.length) live.pop()!.dispose();
 });
 

@@ -3,13 +3,16 @@
 // test by Debian's openssl), ALPN, SNI, and certificate verification.
 import { beforeAll, describe, expect, it } from "vitest";
 import { constants as C, type OpenSSL, type ProtocolVersion } from "../../bindings/src/index.js";
-import { Pair, SERVER_NAME, expectResult, identity, load, str, text } from "../helpers/harness.js";
+import { Pair, SERVER_NAME, expectHeapRestoredAfterEach, expectResult, identity, load, str, text, warmUp } from "../helpers/harness.js";
 import { selfSigned, type KeyType } from "../helpers/pki.js";
 
 let ossl: OpenSSL;
 beforeAll(async () => {
   ossl = await load();
+  warmUp(ossl);
 });
+// Every test frees what it made: the heap comes back (harness.ts).
+expectHeapRestoredAfterEach(() => ossl);
 
 describe("key exchange", () => {
   it("negotiates X25519MLKEM768 by default (TLS 1.3), both sides agreeing", () => {

@@ -3,12 +3,15 @@
 // unclean end removes it.
 import { beforeAll, describe, expect, it } from "vitest";
 import { TlsSession, SessionNotResumableError, type TlsContext, type OpenSSL, type ProtocolVersion } from "../../bindings/src/index.js";
-import { contexts, expectResult, load, Pair, type PairOptions } from "../helpers/harness.js";
+import { contexts, expectHeapRestoredAfterEach, expectResult, load, Pair, warmUp, type PairOptions } from "../helpers/harness.js";
 
 let ossl: OpenSSL;
 beforeAll(async () => {
   ossl = await load();
+  warmUp(ossl);
 });
+// Every test frees what it made: the heap comes back (harness.ts).
+expectHeapRestoredAfterEach(() => ossl);
 
 interface Variant { name: string; version: ProtocolVersion; tickets: boolean }
 const VARIANTS: Variant[] = [
@@ -36,8 +39,11 @@ function reconnect(v: Variant, first: (p: Pair) => TlsSession | void, o: PairOpt
     const resumable = session.resumable;
     let offered = session;
     if (o.via === "export") {
-      offered = TlsSession.import(ossl, session.export());
-      session.dispose();
+      try {
+        offered = TlsSession.import(ossl, session.export());
+      } finally {
+        session.dispose(); // also when export() refuses it
+      }
     }
     const p2 = new Pair(ossl, { ...opts, clientContext: cctx, serverContext: sctx, clientConnection: { session: offered } });
     offered.dispose(); // SSL_set_session took its own reference

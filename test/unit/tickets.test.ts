@@ -3,12 +3,15 @@
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { constants as C, OpenSSL, type TlsSession } from "../../bindings/src/index.js";
-import { Pair, contexts, expectResult } from "../helpers/harness.js";
+import { Pair, contexts, expectHeapRestoredAfterEach, expectResult, warmUp } from "../helpers/harness.js";
 
 let ossl: OpenSSL;
 beforeAll(async () => {
   ossl = await OpenSSL.load();
+  warmUp(ossl);
 });
+// Every test frees what it made: the heap comes back (harness.ts).
+expectHeapRestoredAfterEach(() => ossl);
 
 describe("sessions as they arrive", () => {
   it("TLS 1.3: each NewSessionTicket reaches onSession when the client reads it; each one resumes", () => {

@@ -4,7 +4,7 @@
  * the caller (free with X509_free / EVP_PKEY_free).
  */
 import * as C from "../generated/constants.js";
-import type { AnyPtr, Ptr } from "../generated/ffi.js";
+import { NULL, type AnyPtr, type Ptr } from "../generated/ffi.js";
 import { OpenSSLError } from "./errors.js";
 import type { Runtime } from "./runtime.js";
 import type { CertificateSummary } from "./types.js";
@@ -37,14 +37,14 @@ export function readCertificates(rt: Runtime, input: PemOrDer, what = "certifica
   const { ffi } = rt;
   ffi.ERR_clear_error();
   if (input instanceof Uint8Array) {
-    const x = rt.withD2iInput(input, (pp, n) => ffi.d2i_X509(0 as never, pp as never, n));
+    const x = rt.withD2iInput(input, (pp, n) => ffi.d2i_X509(NULL, pp as never, n));
     if (!x) throw rt.error(`${what}: not a DER X.509 certificate`);
     return [x];
   }
   const certs: Ptr<"X509">[] = [];
   withMemBio(rt, input, (bio) => {
     for (;;) {
-      const x = ffi.PEM_read_bio_X509(bio, 0 as never, 0 as never, 0 as AnyPtr);
+      const x = ffi.PEM_read_bio_X509(bio, NULL, NULL, NULL);
       if (!x) break;
       certs.push(x);
     }
@@ -68,13 +68,13 @@ export function readPrivateKey(rt: Runtime, input: PemOrDer, passphrase?: string
   ffi.ERR_clear_error();
   let key: Ptr<"EVP_PKEY">;
   if (input instanceof Uint8Array) {
-    key = rt.withD2iInput(input, (pp, n) => ffi.d2i_AutoPrivateKey(0 as never, pp as never, n));
+    key = rt.withD2iInput(input, (pp, n) => ffi.d2i_AutoPrivateKey(NULL, pp as never, n));
   } else {
     // With a NULL callback, PEM_read_bio_PrivateKey takes `u` as the passphrase.
     // An empty one stands in when none is given, so an encrypted key fails
     // instead of prompting.
     key = withMemBio(rt, input, (bio) =>
-      rt.withCString(passphrase ?? "", (pw) => ffi.PEM_read_bio_PrivateKey(bio, 0 as never, 0 as never, pw as AnyPtr)));
+      rt.withCString(passphrase ?? "", (pw) => ffi.PEM_read_bio_PrivateKey(bio, NULL, NULL, pw as AnyPtr)));
   }
   if (!key) throw rt.error(input instanceof Uint8Array ? "key: not a DER private key" : "key: no valid PEM private key (or wrong passphrase)");
   ffi.ERR_clear_error();
@@ -83,7 +83,7 @@ export function readPrivateKey(rt: Runtime, input: PemOrDer, passphrase?: string
 
 /** X509_NAME_oneline, e.g. "/CN=example.org". */
 export function nameText(rt: Runtime, name: Ptr<"X509_NAME">): string {
-  const p = rt.ffi.X509_NAME_oneline(name, 0 as never, 0);
+  const p = rt.ffi.X509_NAME_oneline(name, NULL, 0);
   const s = rt.string(p);
   rt.ffi.OPENSSL_free(p as AnyPtr);
   return s;

@@ -10,7 +10,7 @@
  * context <- openssl (the facade, which nothing in the engine imports).
  */
 import * as C from "../generated/constants.js";
-import type { AnyPtr, FFI, Ptr } from "../generated/ffi.js";
+import { NULL, type AnyPtr, type FFI, type Ptr } from "../generated/ffi.js";
 import { OpenSSLError, type ErrorQueueEntry } from "./errors.js";
 import type { EmscriptenModule } from "./load.js";
 import type { SslErrorName } from "./types.js";
@@ -58,7 +58,7 @@ export class Runtime {
     this.ffi = ffi;
     // Load the error strings now, so the first failure does not allocate them
     // (and heap measurements start from a settled state).
-    ffi.OPENSSL_init_ssl(BigInt(C.OPENSSL_INIT_LOAD_SSL_STRINGS | C.OPENSSL_INIT_LOAD_CRYPTO_STRINGS), 0 as never);
+    ffi.OPENSSL_init_ssl(BigInt(C.OPENSSL_INIT_LOAD_SSL_STRINGS | C.OPENSSL_INIT_LOAD_CRYPTO_STRINGS), NULL);
     this.#slots = this.malloc(64);
     this.ensureIO(MIN_IO);
     const of = (ssl: number) => this.#callbacks.get(ssl);

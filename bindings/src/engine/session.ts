@@ -1,7 +1,7 @@
 /**
  * TlsSession: an SSL_SESSION (one owned reference), for resumption.
  */
-import type { Ptr } from "../generated/ffi.js";
+import { NULL, type Ptr } from "../generated/ffi.js";
 import { disposable } from "./dispose.js";
 import { SessionNotResumableError, UseAfterFreeError } from "./errors.js";
 import type { OpenSSL } from "./openssl.js";
@@ -34,7 +34,7 @@ export class TlsSession {
     if (!(bytes instanceof Uint8Array)) throw new TypeError("TlsSession.import: expected a Uint8Array");
     const { ffi } = rt;
     ffi.ERR_clear_error();
-    const p = rt.withD2iInput(bytes, (pp, n) => ffi.d2i_SSL_SESSION(0 as never, pp as never, n));
+    const p = rt.withD2iInput(bytes, (pp, n) => ffi.d2i_SSL_SESSION(NULL, pp as never, n));
     if (!p) throw rt.error("TlsSession.import: not a serialized SSL_SESSION");
     return new TlsSession(rt, p);
   }
@@ -68,7 +68,7 @@ export class TlsSession {
     const rt = this.#rt;
     const { ffi } = rt;
     if (!this.resumable) throw new SessionNotResumableError();
-    const n = ffi.i2d_SSL_SESSION(this.ptr, 0 as never);
+    const n = ffi.i2d_SSL_SESSION(this.ptr, NULL);
     if (n <= 0) throw rt.error("i2d_SSL_SESSION failed");
     const buf = rt.malloc(n);
     try {
