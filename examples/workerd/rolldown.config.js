@@ -5,14 +5,6 @@ export default {
   input: "worker.js",
   platform: "neutral",
   resolve: { conditionNames: ["workerd", "worker", "import", "default"] },
-  external: [
-    "cloudflare:sockets",
-    "openssl-tls-wasm/wasm",
-    // Code paths for Node that a worker never takes (the package's loader
-    // reads file: URLs with node:fs; Emscripten's runtime for Node).
-    /^node:/,
-    "fs",
-    "path",
-  ],
+  external: ["cloudflare:sockets", "openssl-tls-wasm/wasm"],
   output: { file: "dist/worker.js", format: "esm" },
 };
