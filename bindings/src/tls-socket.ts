@@ -938,7 +938,33 @@ export class TlsSocket {
       else if (!keepTransport) await this.#finish("one-way");
       return { mode, ret, steps, ending: this.#endingSoFar() ?? "one-way" };
     }
-    // bidirectional: read up to the peer's close_notify (scenario 7), delivering data first
+    await this.#readToPeerCloseNotify(steps);
+    if (this.#eofAnswered) {
+      await this.#finish("one-way");
+      return { mode, ret: last?.ret ?? 0, steps, ending: "one-way" };
+    }
+    // The 1: unless OpenSSL cleared SENT (scenario 16), where another call would send a second close_notify.
+    if (conn.shutdownState.sent) last = await sd();
+    await this.#finish(this.#peerEnding());
+    return { mode, ret: last?.ret ?? 1, steps, ending: this.#endingSoFar()! };
+  }
+
+  /**
+   * How an end after the peer's ZERO_RETURN went: "clean" if its
+   * close_notify really arrived, "truncated" if the ZERO_RETURN was a
+   * transport EOF that IGNORE_UNEXPECTED_EOF reads as one.
+   */
+  #peerEnding(): "clean" | "truncated" {
+    return this.#conn.closeNotifyReceived > 0 ? "clean" : "truncated";
+  }
+
+  /**
+   * Bidirectional shutdown's middle: SSL_read up to the peer's close_notify
+   * (scenario 7), data arriving first still going to `readable`; each read
+   * that ends something is a step. Throws on truncation or a fatal error.
+   */
+  async #readToPeerCloseNotify(steps: ShutdownStep[]): Promise<void> {
+    const conn = this.#conn;
     while (!this.#peerClosed && !this.#eofAnswered && !this.#fatal) {
       if (this.#pulling) {
         // The readable is already waiting in SSL_read: its result (data, or the
@@ -959,23 +985,6 @@ export class TlsSocket {
       if (r.sslError !== "zero_return" && !this.#eofAnswered) throw this.#fatal ?? r.failure;
     }
     if (this.#fatal) throw this.#fatal; // truncation or a fatal error while waiting (the readable's read found it)
-    if (this.#eofAnswered) {
-      await this.#finish("one-way");
-      return { mode, ret: last?.ret ?? 0, steps, ending: "one-way" };
-    }
-    // The 1: unless OpenSSL cleared SENT (scenario 16), where another call would send a second close_notify.
-    if (conn.shutdownState.sent) last = await sd();
-    await this.#finish(this.#peerEnding());
-    return { mode, ret: last?.ret ?? 1, steps, ending: this.#endingSoFar()! };
-  }
-
-  /**
-   * How an end after the peer's ZERO_RETURN went: "clean" if its
-   * close_notify really arrived, "truncated" if the ZERO_RETURN was a
-   * transport EOF that IGNORE_UNEXPECTED_EOF reads as one.
-   */
-  #peerEnding(): "clean" | "truncated" {
-    return this.#conn.closeNotifyReceived > 0 ? "clean" : "truncated";
   }
 
   /** SSL_get_shutdown, or what it was when the connection was freed. */

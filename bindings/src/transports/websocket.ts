@@ -103,14 +103,26 @@ function waitOpen(
   });
 }
 
-/** Wraps an open (or opening) WebSocket. */
+/** Wraps an open (or opening) WebSocket; resolves once it is open. */
 export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTransportOptions = {}): Promise<Transport> {
   const timeoutMs = connectTimeout(options.timeout);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
-  const maxMessage = limit("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE);
-  const maxBuffered = limit("maxBufferedBytes", options.maxBufferedBytes, DEFAULT_MAX_BUFFERED);
+  const limits = {
+    maxMessage: limit("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE),
+    maxBuffered: limit("maxBufferedBytes", options.maxBufferedBytes, DEFAULT_MAX_BUFFERED),
+  };
   ws.binaryType = "arraybuffer";
   // Listen before awaiting "open": nothing the peer sends right away is missed.
+  const incoming = receiving(ws, limits);
+  await waitOpen(ws, incoming.closedError, options.signal, timeoutMs);
+  return { readable: iterable(incoming.readable), writable: sending(ws, incoming.closed) };
+}
+
+/**
+ * The WebSocket's messages as a readable (binary only, within the limits),
+ * and how it closed: null for 1000, else the WebSocketClosedError.
+ */
+function receiving(ws: WebSocketLike, limits: { maxMessage: number; maxBuffered: number }) {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
   // An "error" event always precedes an abnormal close; listening to it also
@@ -128,12 +140,8 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
     ws.close(code, reason);
   };
   const readable = new ReadableStream<Uint8Array>({
-    start: (c) => {
-      controller = c;
-    },
-    pull: () => {
-      ws.resume?.();
-    },
+    start: (c) => void (controller = c),
+    pull: () => ws.resume?.(),
     cancel: () => {
       ended = true;
       ws.close(1000);
@@ -143,17 +151,14 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
     if (ended) return;
     const data = e.data;
     if (!(data instanceof ArrayBuffer)) {
-      refuse(new TypeError("the WebSocket sent a text message: only binary messages carry TLS bytes"), 1003, "binary messages only");
-      return;
+      return refuse(new TypeError("the WebSocket sent a text message: only binary messages carry TLS bytes"), 1003, "binary messages only");
     }
-    if (data.byteLength > maxMessage) {
-      refuse(new WebSocketLimitError("maxMessageBytes", data.byteLength, maxMessage), 1009, "message too big");
-      return;
+    if (data.byteLength > limits.maxMessage) {
+      return refuse(new WebSocketLimitError("maxMessageBytes", data.byteLength, limits.maxMessage), 1009, "message too big");
     }
     const unread = READ_HIGH_WATER - (controller.desiredSize ?? 0) + data.byteLength;
-    if (unread > maxBuffered) {
-      refuse(new WebSocketLimitError("maxBufferedBytes", unread, maxBuffered), 1009, "too much unread data");
-      return;
+    if (unread > limits.maxBuffered) {
+      return refuse(new WebSocketLimitError("maxBufferedBytes", unread, limits.maxBuffered), 1009, "too much unread data");
     }
     controller.enqueue(new Uint8Array(data));
     if ((controller.desiredSize ?? 1) <= 0) ws.pause?.();
@@ -169,8 +174,12 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
       resolve(error);
     });
   });
-  await waitOpen(ws, closedError, options.signal, timeoutMs);
-  const writable = new WritableStream<Uint8Array>({
+  return { readable, closed, closedError };
+}
+
+/** A writable that sends binary messages, waiting while the WebSocket's buffer is high. */
+function sending(ws: WebSocketLike, closed: Promise<WebSocketClosedError | null>): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
     async write(chunk) {
       if (ws.readyState !== OPEN) throw (await Promise.race([closed, Promise.resolve(null)])) ?? new Error("the WebSocket is closed");
       ws.send(chunk);
@@ -186,7 +195,6 @@ export async function fromWebSocket(ws: WebSocketLike, options: WebSocketTranspo
       ws.close(4000, "aborted");
     },
   });
-  return { readable: iterable(readable), writable };
 }
 
 /** A WebSocket constructor: the standard one, or the `ws` package's (which takes a third options argument). */
