@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node: package.json "engines" (>= 20.16: process.getBuiltinModule).
+node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+  if (a < 20 || (a === 20 && b < 16)) { console.error(`setup: Node ${process.version} is too old: 20.16 or later is needed`); process.exit(1); }'
+
 # command -> Debian package
 need=(
   "emcc:emscripten"      # the wasm toolchain (3.1.6), with clang-14 for bindings/gen
@@ -20,13 +24,14 @@ need=(
   "WebKitWebDriver:webkit2gtk-driver" # ... WebKit: WebKitGTK's WebDriver and MiniBrowser
   "Xvfb:xvfb"            # ... the X server WebKitGTK's MiniBrowser draws on (it has no headless mode)
   "patch:patch"
-  "update-ca-certificates:ca-certificates" # the default root store's source
+  "/usr/share/ca-certificates/mozilla:ca-certificates" # the default root store's source (a path: update-ca-certificates is in /usr/sbin, not every PATH)
   "nginx:nginx"          # the nginx peer (test/interop/nginx.test.ts)
-  "apt-get:apt"
 )
 missing=()
 for pair in "${need[@]}"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  what="${pair%%:*}"
+  if [[ "$what" == /* ]]; then [ -e "$what" ] || missing+=("${pair#*:}")
+  else command -v "$what" >/dev/null 2>&1 || missing+=("${pair#*:}"); fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}" >&2
