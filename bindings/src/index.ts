@@ -53,3 +53,6 @@ export {
   type ConnectWebSocketOptions, type WebSocketConstructor, type WebSocketLike, type WebSocketTransportOptions,
 } from "./transports/websocket.js";
 export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike } from "./transports/runtimes.js";
+export {
+  tunnelConnector, denoConnector, bunConnector, cloudflareConnector, hostPort, type Connector, type Destination,
+} from "./transports/connector.js";

@@ -11,7 +11,7 @@
  *
  * @module openssl-tls-wasm/node
  */
-export { connectTcp, fromNodeSocket, type ConnectTcpOptions, type NodeSocketLike } from "./transports/node.js";
+export { connectTcp, fromNodeSocket, tcpConnector, type ConnectTcpOptions, type NodeSocketLike } from "./transports/node.js";
 export { toNodeDuplex } from "./node/duplex.js";
 export {
   createTunnel, parseDestination, CloseCode, closeReason, TUNNEL_DEFAULTS,

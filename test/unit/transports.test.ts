@@ -3,10 +3,12 @@
 // either close what they opened.
 import { once } from "node:events";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { ConnectTimeoutError, connectWebSocket } from "../../bindings/src/index.js";
-import { connectTcp } from "../../bindings/src/node.js";
+import { ConnectTimeoutError, TlsSocket, connectWebSocket, hostPort, tunnelConnector } from "../../bindings/src/index.js";
+import { connectTcp, createTunnel, tcpConnector } from "../../bindings/src/node.js";
+import { SERVER_NAME, identity } from "../helpers/harness.js";
 
 /** A TCP server that accepts and never answers (a WebSocket upgrade that never completes). */
 let silent: net.Server;
@@ -85,5 +87,42 @@ describe("connectTcp", () => {
     await writer.write(new TextEncoder().encode("hi"));
     await writer.close();
     await latestClosed();
+  });
+});
+
+describe("connectors", () => {
+  it("hostPort brackets IPv6 addresses only", () => {
+    expect(hostPort({ host: "example.org", port: 443 })).toBe("example.org:443");
+    expect(hostPort({ host: "::1", port: 8443 })).toBe("[::1]:8443");
+  });
+
+  it("tunnelConnector and tcpConnector each reach a TLS server: a TlsSocket round trip and a clean close", async () => {
+    const id = identity();
+    const server = tls.createServer({ cert: id.certPem, key: id.keyPem }, (s) => {
+      s.on("error", () => {});
+      s.pipe(s);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as net.AddressInfo).port;
+    const tunnel = await createTunnel({ port: 0, allow: [`127.0.0.1:${port}`] });
+    try {
+      for (const connector of [tunnelConnector(tunnel.url, { WebSocket: WebSocket as never }), tcpConnector()]) {
+        const transport = await connector({ host: "127.0.0.1", port });
+        const socket = await TlsSocket.connect(transport, { ca: id.certPem, servername: SERVER_NAME });
+        const w = socket.writable.getWriter();
+        await w.write(new TextEncoder().encode("via a connector"));
+        w.releaseLock();
+        const r = socket.readable.getReader();
+        expect(new TextDecoder().decode((await r.read()).value)).toBe("via a connector");
+        r.releaseLock();
+        expect((await socket.shutdown()).ending).toBe("clean");
+      }
+      const aborted = tcpConnector()({ host: "127.0.0.1", port }, { signal: AbortSignal.abort(new Error("no")) });
+      await expect(aborted).rejects.toThrow("no");
+    } finally {
+      await tunnel.close();
+      server.close();
+    }
   });
 });

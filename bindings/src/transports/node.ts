@@ -7,6 +7,7 @@
  */
 import { ConnectTimeoutError } from "../errors.js";
 import { iterable } from "./iterable.js";
+import type { Connector } from "./connector.js";
 import { connectTimeout, type Transport } from "./types.js";
 
 /** The subset of net.Socket used here. */
@@ -114,4 +115,9 @@ export async function connectTcp(host: string, port: number, options: ConnectTcp
     if (timeoutMs > 0) timer = setTimeout(() => settle(new ConnectTimeoutError(timeoutMs)), timeoutMs);
   });
   return fromNodeSocket(socket);
+}
+
+/** Node's TCP as a Connector (connectTcp with the destination, its signal, and `options`). */
+export function tcpConnector(options: Omit<ConnectTcpOptions, "signal"> = {}): Connector {
+  return ({ host, port }, o = {}) => connectTcp(host, port, { ...options, ...(o.signal ? { signal: o.signal } : {}) });
 }
