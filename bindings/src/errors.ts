@@ -15,6 +15,7 @@ export type Ending =
 
 /** The transport ended without the peer's close_notify (SSL_R_UNEXPECTED_EOF_WHILE_READING). */
 export class TlsTruncationError extends Error {
+  /** Always "TlsTruncationError". */
   override name = "TlsTruncationError";
   constructor(options?: ErrorOptions) {
     super("the connection was truncated: the transport ended without a TLS close_notify", options);
@@ -23,6 +24,7 @@ export class TlsTruncationError extends Error {
 
 /** The handshake failed. */
 export class TlsHandshakeError extends Error {
+  /** Always "TlsHandshakeError". */
   override name = "TlsHandshakeError";
 }
 
@@ -31,7 +33,12 @@ export class TlsHandshakeError extends Error {
  * handshakeTimeout, idleTimeout, shutdownTimeout, or shutdown()'s `timeout`).
  */
 export class TlsTimeoutError extends Error {
+  /** Always "TlsTimeoutError". */
   override name = "TlsTimeoutError";
+  /**
+   * @param phase Which limit ran out: handshakeTimeout, idleTimeout, or shutdown's timeout.
+   * @param timeoutMs That limit, in milliseconds.
+   */
   constructor(readonly phase: "handshake" | "idle" | "shutdown", readonly timeoutMs: number) {
     super(phase === "handshake" ? `the TLS handshake did not complete within ${timeoutMs} ms`
       : phase === "shutdown" ? `the TLS shutdown did not complete within ${timeoutMs} ms: the connection was closed without waiting further`
@@ -41,6 +48,7 @@ export class TlsTimeoutError extends Error {
 
 /** A transport did not open within its `timeout` (connectWebSocket, connectTcp). */
 export class ConnectTimeoutError extends Error {
+  /** Always "ConnectTimeoutError". */
   override name = "ConnectTimeoutError";
   /** @param timeoutMs The `timeout` that ran out, in milliseconds. */
   constructor(readonly timeoutMs: number) {
@@ -53,7 +61,9 @@ export class ConnectTimeoutError extends Error {
  * write was attempted after this side's close_notify.
  */
 export class TlsClosedError extends Error {
+  /** Always "TlsClosedError". */
   override name = "TlsClosedError";
+  /** @param ending How the connection ended. */
   constructor(readonly ending: Ending) {
     super(`the TLS connection is closed (${ending}): nothing more can be written`);
   }
@@ -61,12 +71,15 @@ export class TlsClosedError extends Error {
 
 /** The peer's certificate failed verification. */
 export class CertificateVerificationError extends TlsHandshakeError {
+  /** Always "CertificateVerificationError". */
   override name = "CertificateVerificationError";
   /** X509_V_ERR_* code (SSL_get_verify_result). */
   readonly verifyResult: number;
+  /** X509_verify_cert_error_string of verifyResult. */
   readonly verifyResultString: string;
-  /** Depth in the chain of the certificate that failed, and its subject. */
+  /** Depth in the chain of the certificate that failed (0: the peer's own). */
   readonly depth: number;
+  /** That certificate's subject (X509_NAME_oneline). */
   readonly subject: string;
   constructor(result: number, resultString: string, detail: VerifyDetail | undefined, options?: ErrorOptions) {
     super(`certificate verification failed: ${resultString}` +
@@ -84,6 +97,7 @@ export class CertificateVerificationError extends TlsHandshakeError {
  * the exception as its cause instead.
  */
 export class TlsCallbackError extends Error {
+  /** Always "TlsCallbackError". */
   override name = "TlsCallbackError";
   /** @param callback Which listener threw ("onSession", "onVerify"). */
   constructor(readonly callback: string, options?: ErrorOptions) {

@@ -32,6 +32,11 @@ import {
 
 export type { Transport, Ending };
 
+/**
+ * Options of TlsSocket.connect() and accept(): the context's options (when
+ * the socket makes its context), the connection's, and the socket's own
+ * limits and listeners.
+ */
 export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> {
   /**
    * A context to use (its role must match). Otherwise the socket makes one
@@ -129,9 +134,14 @@ export interface ShutdownOptions {
 
 /** A step in a connection's life, reported to `onTrace`. */
 export type TraceEvent =
-  | { type: "handshake"; ms: number }
-  /** An OpenSSL call whose result matters to how the connection ends. */
   | {
+    /** The handshake completed. */
+    type: "handshake";
+    /** How long it took, from connect()/accept(). */
+    ms: number;
+  }
+  | {
+    /** An OpenSSL call whose result matters to how the connection ends. */
     type: "call";
     /** Which OpenSSL call. */
     call: "SSL_shutdown" | "SSL_read";
@@ -144,13 +154,36 @@ export type TraceEvent =
     /** SSL_get_shutdown after the call. */
     state: ShutdownState;
   }
-  /** An alert sent or received (close_notify is one), from OpenSSL's message callback. */
-  | { type: "alert"; direction: "sent" | "received"; level: "warning" | "fatal"; name: string }
-  /** The transport: its end of input ("eof"), an error, or our closing it. */
-  | { type: "transport"; event: "eof" | "error" | "closed" | "aborted"; detail?: string }
-  | { type: "closed"; ending: Ending; state: ShutdownState };
+  | {
+    /** An alert sent or received (close_notify is one), from OpenSSL's message callback. */
+    type: "alert";
+    /** Sent by this end, or received. */
+    direction: "sent" | "received";
+    /** The alert's level. */
+    level: "warning" | "fatal";
+    /** OpenSSL's long name, e.g. "close notify". */
+    name: string;
+  }
+  | {
+    /** The transport: its end of input, an error, or our closing or aborting it. */
+    type: "transport";
+    /** "eof", "error", "closed" or "aborted". */
+    event: "eof" | "error" | "closed" | "aborted";
+    /** For "error": the transport's message. */
+    detail?: string;
+  }
+  | {
+    /** The connection ended. */
+    type: "closed";
+    /** How. */
+    ending: Ending;
+    /** SSL_get_shutdown at the end. */
+    state: ShutdownState;
+  };
 
+/** How a connection ended (TlsSocket.closed). */
 export interface CloseInfo {
+  /** "clean", "one-way", "truncated" or "error" (README: the table of endings). */
   ending: Ending;
   /** SSL_get_shutdown at the end. */
   state: ShutdownState;
@@ -160,21 +193,28 @@ export interface CloseInfo {
   session?: TlsSession;
 }
 
+/** How shutdown() closes: send close_notify and stop, also wait for the peer's, or send nothing. */
 export type ShutdownMode = "unidirectional" | "bidirectional" | "quiet";
 
 /** One OpenSSL call made while shutting down, with what it returned. */
 export interface ShutdownStep extends Result {
+  /** Which OpenSSL call. */
   call: "SSL_shutdown" | "SSL_read";
+  /** SSL_get_shutdown after it. */
   state: ShutdownState;
   /** For SSL_read: bytes of application data it returned (delivered to `readable`). */
   bytes?: number;
 }
 
+/** What shutdown() did: each OpenSSL call with its result, and how the connection ended. */
 export interface ShutdownReport {
+  /** The mode asked for. */
   mode: ShutdownMode;
   /** The last SSL_shutdown's return value: 0 (one-way: sent), 1 (complete). */
   ret: number;
+  /** The OpenSSL calls, in order (the ones that ended the connection, if it had ended already). */
   steps: ShutdownStep[];
+  /** How the connection ended. */
   ending: Ending;
 }
 

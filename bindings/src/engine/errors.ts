@@ -34,6 +34,7 @@ export interface ErrorQueueEntry {
  * holds them all, earliest first.
  */
 export class OpenSSLError extends Error {
+  /** Always "OpenSSLError". */
   override name = "OpenSSLError";
   /** The primary error's packed code (ERR_get_error); 0 if the queue was empty. */
   readonly code: number;
@@ -68,6 +69,7 @@ export class OpenSSLError extends Error {
 
 /** A method was called on an object whose C memory was already freed. */
 export class UseAfterFreeError extends Error {
+  /** Always "UseAfterFreeError". */
   override name = "UseAfterFreeError";
   constructor(what: string) {
     super(`${what} was used after dispose()`);
@@ -76,6 +78,7 @@ export class UseAfterFreeError extends Error {
 
 /** Session.export() of a session OpenSSL will not resume (SSL_SESSION_is_resumable = 0). */
 export class SessionNotResumableError extends Error {
+  /** Always "SessionNotResumableError". */
   override name = "SessionNotResumableError";
   constructor() {
     super("the session is not resumable (not established, no ticket yet, or invalidated by an unclean close): refusing to export it");

@@ -33,6 +33,7 @@ export const defaultWasmURL = (): URL => new URL("../../../wasm/dist/openssl.was
 
 /** Error raised when the wasm cannot be obtained or instantiated. */
 export class WasmLoadError extends Error {
+  /** Always "WasmLoadError". */
   override name = "WasmLoadError";
 }
 

@@ -6,6 +6,7 @@
 import { iterable } from "./iterable.js";
 import type { Transport } from "./types.js";
 
+/** Two Transports joined in memory (what one writes, the other reads): both ends of a connection in one process. */
 export function memoryPair(): [Transport, Transport] {
   const ab = new TransformStream<Uint8Array, Uint8Array>();
   const ba = new TransformStream<Uint8Array, Uint8Array>();

@@ -12,16 +12,27 @@ import { connectTimeout, type Transport } from "./types.js";
 
 /** The subset of net.Socket used here. */
 export interface NodeSocketLike {
+  /** Bytes received. */
   on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
+  /** The peer's FIN. */
   on(event: "end", fn: () => void): unknown;
+  /** A failure (reset, ...). */
   on(event: "error", fn: (e: Error) => void): unknown;
+  /** The socket is closed. */
   on(event: "close", fn: (hadError: boolean) => void): unknown;
+  /** Stops reading (backpressure). */
   pause(): unknown;
+  /** Reads again. */
   resume(): unknown;
+  /** Sends bytes; `cb` once they are handed to the OS. */
   write(chunk: Uint8Array, cb: (err?: Error | null) => void): boolean;
+  /** Sends FIN after what was written. */
   end(cb?: () => void): unknown;
+  /** Closes at once. */
   destroy(error?: Error): unknown;
+  /** Must be true: TLS has its own say after the peer's FIN. */
   readonly allowHalfOpen?: boolean;
+  /** Whether it is destroyed. */
   readonly destroyed?: boolean;
 }
 

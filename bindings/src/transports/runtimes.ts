@@ -24,7 +24,9 @@ export async function connectDeno(hostname: string, port: number): Promise<Trans
 
 /** The socket Cloudflare's `connect()` (cloudflare:sockets) returns. */
 export interface CloudflareSocketLike {
+  /** Bytes from the peer. */
   readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. */
   writable: WritableStream<Uint8Array>;
 }
 

@@ -6,7 +6,9 @@
  * Bytes that arrived before an ending are always delivered before it.
  */
 export interface Transport {
+  /** Bytes from the peer. */
   readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. */
   writable: WritableStream<Uint8Array>;
 }
 

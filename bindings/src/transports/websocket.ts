@@ -18,17 +18,25 @@ import { connectTimeout, type Transport } from "./types.js";
 
 /** The subset of the WebSocket API used here. */
 export interface WebSocketLike {
+  /** Set to "arraybuffer" by fromWebSocket. */
   binaryType: string;
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
+  /** Bytes queued by send() and not yet sent. */
   readonly bufferedAmount: number;
+  /** Sends one binary message. */
   send(data: Uint8Array): void;
+  /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
+  /** For "open", "message", "error" and "close". */
   addEventListener(type: string, listener: (event: never) => void): void;
-  /** `ws` package only: flow control for incoming messages. */
+  /** `ws` package only: stop reading incoming messages (flow control). */
   pause?(): void;
+  /** `ws` package only: read incoming messages again. */
   resume?(): void;
 }
 
+/** Options of fromWebSocket(): limits on what the peer may send, and the opening's signal and timeout. */
 export interface WebSocketTransportOptions {
   /** Largest message accepted, in bytes (default 1 MiB; the tunnel sends at most 64 KiB). */
   maxMessageBytes?: number;
@@ -42,7 +50,13 @@ export interface WebSocketTransportOptions {
 
 /** The peer broke a limit of WebSocketTransportOptions; the WebSocket was closed with 1009. */
 export class WebSocketLimitError extends Error {
+  /** Always "WebSocketLimitError". */
   override name = "WebSocketLimitError";
+  /**
+   * @param limit Which limit was broken.
+   * @param bytes How many bytes the peer's message or backlog had.
+   * @param max The limit.
+   */
   constructor(readonly limit: "maxMessageBytes" | "maxBufferedBytes", readonly bytes: number, readonly max: number) {
     super(limit === "maxMessageBytes"
       ? `the WebSocket peer sent a ${bytes}-byte message; maxMessageBytes is ${max}`
@@ -52,7 +66,12 @@ export class WebSocketLimitError extends Error {
 
 /** The WebSocket closed other than normally (code 1000). */
 export class WebSocketClosedError extends Error {
+  /** Always "WebSocketClosedError". */
   override name = "WebSocketClosedError";
+  /**
+   * @param code The close code (1006: closed without a close frame).
+   * @param reason The close reason the peer gave, if any.
+   */
   constructor(readonly code: number, readonly reason: string, options?: ErrorOptions) {
     super(`the WebSocket closed with code ${code}${reason ? `: ${reason}` : ""}`, options);
   }
