@@ -28,6 +28,7 @@ export default {
   entryPoints: [
     join(root, "bindings/src/index.ts"),
     join(root, "bindings/src/node.ts"),
+    join(root, "bindings/src/edge/index.ts"),
   ],
   tsconfig: join(root, "tsconfig.json"),
   out: join(import.meta.dirname, "api"),

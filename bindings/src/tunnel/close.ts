@@ -39,17 +39,24 @@ const ELLIPSIS = "…";
  * Origin, a path), so every reason goes through here.
  */
 export function closeReason(text: string): string {
-  if (Buffer.byteLength(text) <= MAX_CLOSE_REASON_BYTES) return text;
-  const budget = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(ELLIPSIS);
+  if (utf8Length(text) <= MAX_CLOSE_REASON_BYTES) return text;
+  const budget = MAX_CLOSE_REASON_BYTES - utf8Length(ELLIPSIS);
   let kept = "";
   let bytes = 0;
   // By code point, so a surrogate pair is never split; a lone surrogate is
-  // sent as U+FFFD, 3 bytes, which Buffer.byteLength counts the same way.
+  // sent as U+FFFD, 3 bytes, which utf8Length counts the same way.
   for (const ch of text) {
-    const size = Buffer.byteLength(ch);
+    const size = utf8Length(ch);
     if (bytes + size > budget) break;
     kept += ch;
     bytes += size;
   }
   return kept + ELLIPSIS;
+}
+
+const encoder = new TextEncoder();
+
+/** UTF-8 bytes of `text` (a lone surrogate as U+FFFD: 3), in every runtime (no Node Buffer: the edge tunnel uses this too). */
+function utf8Length(text: string): number {
+  return encoder.encode(text).length;
 }

@@ -1,0 +1,13 @@
+/**
+ * openssl-tls-wasm/edge: the tunnel on edge platforms, beside the Node one
+ * (openssl-tls-wasm/node): a Cloudflare Worker (workerd) and a Deno server.
+ * Same wsproxy convention, allowlist, close codes and limits.
+ *
+ * @module openssl-tls-wasm/edge
+ */
+export { createCloudflareTunnel, type CloudflareTunnelOptions } from "./cloudflare.js";
+export { serveDenoTunnel, type DenoTunnelOptions } from "./deno.js";
+export {
+  EDGE_TUNNEL_DEFAULTS, edgeConfig, handleTunnelRequest, listFromEnv,
+  type EdgeConfig, type EdgePlatform, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike,
+} from "./relay.js";
