@@ -29,15 +29,19 @@ export interface CloudflareTunnelOptions extends Partial<EdgeTunnelOptions> {
   connect: (address: { hostname: string; port: number }) => TcpLike;
 }
 
+/** A Worker module's default export. */
+export interface CloudflareTunnelWorker {
+  /** Answers one request: a tunnel upgrade, /healthz, or 426. */
+  fetch(request: Request, env?: Record<string, unknown>, ctx?: { waitUntil(promise: Promise<unknown>): void }): Response;
+}
+
 /**
  * A Worker's default export: `{ fetch(request, env, ctx) }`. Without `allow`
  * in the options, `env.TUNNEL_ALLOW` (and `env.TUNNEL_ORIGINS`) configure
  * it; with neither, every request is answered 500 with a message saying so
  * (the tunnel never allows everything).
  */
-export function createCloudflareTunnel(options: CloudflareTunnelOptions): {
-  fetch(request: Request, env?: Record<string, unknown>, ctx?: { waitUntil(promise: Promise<unknown>): void }): Response;
-} {
+export function createCloudflareTunnel(options: CloudflareTunnelOptions): CloudflareTunnelWorker {
   if (options === null || typeof options !== "object" || typeof options.connect !== "function") {
     throw new TypeError('createCloudflareTunnel: pass { connect } from "cloudflare:sockets"');
   }

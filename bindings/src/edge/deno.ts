@@ -29,8 +29,16 @@ export interface DenoTunnelOptions extends Partial<EdgeTunnelOptions> {
   signal?: AbortSignal;
 }
 
+/** A running Deno tunnel. */
+export interface DenoTunnel {
+  /** The port it listens on. */
+  port: number;
+  /** Settles when the server has stopped (its `signal` aborted). */
+  finished: Promise<void>;
+}
+
 /** Starts the tunnel; resolves once it listens, with its port and a promise of its end. */
-export async function serveDenoTunnel(options: DenoTunnelOptions = {}): Promise<{ port: number; finished: Promise<void> }> {
+export async function serveDenoTunnel(options: DenoTunnelOptions = {}): Promise<DenoTunnel> {
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
   if (!deno) throw new TypeError("serveDenoTunnel needs Deno");
   const allow = options.allow ?? listFromEnv(deno.env.get("TUNNEL_ALLOW"));

@@ -5,9 +5,6 @@
  *
  * @module openssl-tls-wasm/edge
  */
-export { createCloudflareTunnel, type CloudflareTunnelOptions } from "./cloudflare.js";
-export { serveDenoTunnel, type DenoTunnelOptions } from "./deno.js";
-export {
-  EDGE_TUNNEL_DEFAULTS, edgeConfig, handleTunnelRequest, listFromEnv,
-  type EdgeConfig, type EdgePlatform, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike,
-} from "./relay.js";
+export { createCloudflareTunnel, type CloudflareTunnelOptions, type CloudflareTunnelWorker } from "./cloudflare.js";
+export { serveDenoTunnel, type DenoTunnel, type DenoTunnelOptions } from "./deno.js";
+export { EDGE_TUNNEL_DEFAULTS, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike } from "./relay.js";

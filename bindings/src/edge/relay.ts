@@ -14,6 +14,7 @@ import { formatHostPort, isAllowed, parseAllowRule, parseDestination, type Allow
 
 /** The server side of a WebSocket as workerd and Deno give it (the standard API). */
 export interface ServerWebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
   /** Bytes queued by send() and not yet sent, where the platform reports it. */
   readonly bufferedAmount?: number;
@@ -27,7 +28,9 @@ export interface ServerWebSocketLike {
 
 /** A TCP connection as Web Streams (Cloudflare's Socket, Deno.Conn). */
 export interface TcpLike {
+  /** Bytes from the TCP peer. */
   readable: ReadableStream<Uint8Array>;
+  /** Bytes to the TCP peer. */
   writable: WritableStream<Uint8Array>;
   /** Resolves once connected, rejects if it could not be (Cloudflare's `opened`). */
   opened?: Promise<unknown>;
@@ -53,9 +56,13 @@ export interface EdgeTunnelOptions {
 
 /** The defaults of EdgeTunnelOptions. */
 export const EDGE_TUNNEL_DEFAULTS = {
+  /** Live tunnels at once. */
   maxConnections: 64,
+  /** Largest WebSocket message, bytes. */
   maxFrameBytes: 1 << 20,
+  /** Client bytes waiting for TCP, per tunnel. */
   maxBufferedBytes: 4 << 20,
+  /** Idle time before 1001, milliseconds. */
   idleTimeoutMs: 300_000,
 } as const;
 
