@@ -883,8 +883,13 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     const { proc, lines, url, exited } = await startCommand([`--allow=127.0.0.1:${echoPort}`, "--allow", "example.org:*", "--idle-timeout", "0",
       "--bandwidth", "0", "--drain-timeout", "0", "--max-connections", "5", "--max-connections-per-client", "2", "--max-pending", "9",
       "--max-pending-per-client", "3", "--max-frame", "65536", "--upgrade-timeout", "3", "--high-water-mark", "65536", "--max-buffered", "262144",
-      "--origin", "http://a.test", "--origin=http://b.test"]);
-    expect(lines.find((l) => l.event === "listening")!.allow).toEqual([`127.0.0.1:${echoPort}`, "example.org:*"]);
+      "--origin", "http://a.test", "--origin=http://b.test", "--allow", "*.Example.net:443", "--allow", "public:*", "--resolve-timeout", "2"]);
+    expect(lines.find((l) => l.event === "listening")!.allow).toEqual([`127.0.0.1:${echoPort}`, "example.org:*", "*.Example.net:443", "public:*"]);
+    // public:* reaches no loopback address, by IP or by a name /etc/hosts resolves
+    for (const host of ["127.0.0.2", "[::1]", "localhost"]) {
+      const r = await wsSession(`${url}/${host}:${echoPort}`, undefined, { Origin: "http://a.test" });
+      expect(r, host).toMatchObject({ code: 1008, reason: expect.stringMatching(/^destination not allowed: .*is loopback/) });
+    }
     const echo = (origin: string) => wsSession(`${url}/127.0.0.1:${echoPort}`, (ws) => {
       ws.once("message", () => ws.close(1000));
       ws.send(Buffer.from("hi"));

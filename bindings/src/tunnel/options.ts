@@ -71,7 +71,12 @@ export interface TunnelOptions {
    * address. Default: node:dns `lookup(host, { all: true })`. Not called for
    * an IP address.
    */
-  resolve?: (host: string) => Promise<readonly { address: string; family: number }[]>;
+  resolve?: (host: string) => Promise<readonly {
+    /** An IPv4 or IPv6 address (no brackets). */
+    address: string;
+    /** 4 or 6 (as node:dns says; the tunnel goes by the address). */
+    family: number;
+  }[]>;
   /**
    * Test and embedding hook: whether a `public` rule may reach an address.
    * Replaces the built-in check (public unicast only: no loopback, private,
@@ -99,6 +104,7 @@ export const TUNNEL_DEFAULTS = {
   maxFrameBytes: 1 << 20,
   maxBytesPerSecond: 0,
   highWaterMark: 1 << 20,
+  /** How long a `public` rule's DNS lookup may take, in ms. */
   resolveTimeoutMs: 5_000,
   /** Added to highWaterMark + maxFrameBytes for the default maxBufferedBytes. */
   bufferSlack: 2 << 20,
