@@ -376,6 +376,45 @@ describe("public rules through a live tunnel", () => {
     await t.close();
   });
 
+  it("killAll and close() while lookups are in flight: 4001 and 1001, nothing dialled afterwards, no unhandled rejection", async () => {
+    const answers: ((v: { address: string; family: number }[]) => void)[] = [];
+    const lines: string[] = [];
+    const t = await createTunnel({ allow: [`public:${echoPort}`], isPublicAddress: (a) => a === "127.0.0.1", log: (l) => lines.push(l),
+      resolve: () => new Promise((r) => answers.push(r)) });
+    const open = async () => {
+      const ws = new WebSocket(`${t.url}/slow.test:${echoPort}`);
+      ws.on("error", () => {});
+      const closed = once(ws, "close");
+      await once(ws, "open");
+      return { closed }; // wrapped: an async function returning the promise itself would wait for it
+    };
+    const killed = await open();
+    expect(await waitFor(() => answers.length === 1)).toBe(true);
+    t.killAll();
+    expect((await killed.closed)[0]).toBe(4001);
+    const stopped = await open();
+    expect(await waitFor(() => answers.length === 2)).toBe(true);
+    const before = dialled.length;
+    await t.close();
+    expect((await stopped.closed)[0]).toBe(1001);
+    for (const answer of answers) answer([{ address: "127.0.0.1", family: 4 }]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(dialled.slice(before)).toEqual([]);
+    expect(lines.filter((l) => / -> slow\.test:\d+: connecting$/.test(l))).toHaveLength(2);
+  });
+
+  it("the text log: the resolved address, and a refusal after the lookup with its target", async () => {
+    const lines: string[] = [];
+    const t = await createTunnel({ allow: [`public:${echoPort}`], isPublicAddress: (a) => a === "127.0.0.1", log: (l) => lines.push(l),
+      resolve: async (host) => [{ address: host === "ok.test" ? "127.0.0.1" : "10.9.8.7", family: 4 }] });
+    await session(`${t.url}/ok.test:${echoPort}`, "x");
+    await session(`${t.url}/no.test:${echoPort}`);
+    await t.close();
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^#1 127\\.0\\.0\\.1:\\d+ -> ok\\.test:${echoPort}: resolved to 127\\.0\\.0\\.1$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(
+      `^#2 127\\.0\\.0\\.1:\\d+ -> no\\.test:${echoPort} refused \\(1008\\): destination not allowed: no\\.test -> 10\\.9\\.8\\.7 is not public \\(isPublicAddress\\)$`)));
+  });
+
   it("subdomain rules refuse the apex and other names before any lookup", async () => {
     const { t, calls } = await tunnelWith(["*.example.org:443"], {});
     for (const host of ["example.org", "badexample.org", "a.example.org.evil"]) {
