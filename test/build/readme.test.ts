@@ -169,8 +169,8 @@ describe("README.md", () => {
       } else if (words[0] === "npm" && words[1] === "install") {
         expect(words[2]).toBe(pkg.name);
       } else if (words[0] === "npx" && words[1] === Object.keys(pkg.bin)[0]) {
-        // The flags as shown (optional [...] parts included), listening on a free port, then stopped.
-        const args = command.replace(/[[\]]/g, "").replace(/\.\.\./g, "").split(/\s+/).slice(2)
+        // The flags as shown (optional [...] parts included, the shell's single quotes removed), listening on a free port, then stopped.
+        const args = command.replace(/[[\]']/g, "").replace(/\.\.\./g, "").split(/\s+/).slice(2)
           .map((a, k, all) => (all[k - 1] === "--listen" ? "127.0.0.1:0" : a)).filter(Boolean);
         const cli = join(root, pkg.bin[words[1]!]);
         const child = spawn(process.execPath, [cli, ...args]);

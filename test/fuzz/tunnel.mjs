@@ -73,10 +73,15 @@ const SLOW_MS = 250;
 // the host is letters, digits, dots and hyphens, or hex digits, colons and
 // dots in brackets (an IPv6 address), compared lower-case (ASCII) and
 // without brackets; the port is 1-5 digits from 1 to 65535. An allow entry
-// is the same `host:port`, or `host:*`, around optional white space. A
-// destination is allowed when some entry has exactly its host, and its port
-// or "*". Written character by character, so that it shares no regular
-// expression, no decodeURIComponent and no toLowerCase with the code.
+// is the same `host:port`, or `host:*`, around optional white space; or
+// `*.domain:port` (domain: non-empty labels of letters, digits and hyphens,
+// the last not all digits), or `public:port` (the host "public", any case).
+// A destination is allowed by name when some entry has exactly its host, or
+// is `*.domain` and the host is one or more non-empty labels of letters,
+// digits and hyphens, then "." and the domain; and its port or "*". (A
+// `public` entry allows nothing by name: the live tunnel checks addresses.)
+// Written character by character, so that it shares no regular expression,
+// no decodeURIComponent and no toLowerCase with the code.
 
 const isDigit = (c) => c >= 48 && c <= 57;
 const isHex = (c) => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
@@ -171,20 +176,51 @@ export function oracleRule(rule) {
   const s = rule.slice(start, end);
   const colon = s.lastIndexOf(":");
   if (colon < 0) return { error: "TypeError" };
-  const host = oracleHost(s.slice(0, colon));
+  const hostText = s.slice(0, colon);
   const portText = s.slice(colon + 1);
   const port = portText === "*" ? "*" : oraclePortDigits(portText);
+  if (hostText.startsWith("*.")) {
+    const domain = hostText.slice(2);
+    const labels = domain.split(".");
+    const last = labels[labels.length - 1];
+    const allDigits = [...last].every((ch) => isDigit(ch.charCodeAt(0)));
+    if (!labels.every(isLabel) || allDigits || port === null) return { error: "TypeError" };
+    if (port !== "*" && (port < 1 || port > 65535)) return { error: "RangeError" };
+    return { rule: { kind: "subdomains", domain: asciiLower(domain), port } };
+  }
+  const host = oracleHost(hostText);
   if (host === null || port === null) return { error: "TypeError" };
   if (port !== "*" && (port < 1 || port > 65535)) return { error: "RangeError" };
-  return { rule: { host, port } };
+  if (host === "public") return { rule: { kind: "public", port } };
+  return { rule: { kind: "host", host, port } };
 }
 
-const oracleAllowed = (rules, d) => d !== null && rules.some((r) => r.host === d.host && (r.port === "*" || r.port === d.port));
+/** A DNS label as allow entries take it: one or more letters, digits and hyphens. */
+function isLabel(label) {
+  if (label.length === 0) return false;
+  for (let i = 0; i < label.length; i++) {
+    const c = label.charCodeAt(i);
+    if (!isLetter(c) && !isDigit(c) && c !== 45) return false;
+  }
+  return true;
+}
+
+/** Whether `host` is one or more labels, then "." and `domain`. */
+function oracleSubdomain(host, domain) {
+  if (host.length <= domain.length + 1 || host.slice(host.length - domain.length) !== domain) return false;
+  const head = host.slice(0, host.length - domain.length);
+  if (head[head.length - 1] !== ".") return false;
+  return head.slice(0, -1).split(".").every(isLabel);
+}
+
+const oracleAllowed = (rules, d) => d !== null && rules.some((r) => (r.port === "*" || r.port === d.port) &&
+  (r.kind === "host" ? r.host === d.host : r.kind === "subdomains" && oracleSubdomain(d.host, r.domain)));
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const show = (v) => JSON.stringify(v);
 
-/** `host:*` or `host:port` as an allow entry (IPv6 in brackets). */
-const formatRule = (r) => `${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.port}`;
+/** An allow entry as text: `host:*` or `host:port` (IPv6 in brackets), `*.domain:port`, `public:port`. */
+const formatRule = (r) => r.kind === "public" ? `public:${r.port}` : r.kind === "subdomains" ? `*.${r.domain}:${r.port}`
+  : `${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.port}`;
 
 let closeFrameBytes = [];
 const fakeSocket = { cork() {}, uncork() {}, write(b, cb) { closeFrameBytes.push(Buffer.from(b)); cb?.(); return true; } };
@@ -352,7 +388,8 @@ export function originProblems(p, origin, origins) {
 // character per byte (latin1), so UTF-8 arrives as several characters.
 
 const RULE_POOL = ["127.0.0.1:8080", "localhost:*", "[::1]:443", "example.org:443", "EXAMPLE.org:8443", "a-b.c-d.test:*",
-  "[::ffff:127.0.0.1]:1", "[FE80::1]:22", "10.0.0.1:*", "[127.0.0.1]:5", "xn--bcher-kva.example:443", "0.0.0.0:80", "127.0.0.1.:8080"];
+  "[::ffff:127.0.0.1]:1", "[FE80::1]:22", "10.0.0.1:*", "[127.0.0.1]:5", "xn--bcher-kva.example:443", "0.0.0.0:80", "127.0.0.1.:8080",
+  "*.example.org:443", "*.A-b.test:*", "public:443", "PUBLIC:*", "*.0x1.example:8443"];
 const ODD_CHARS = ["%", ":", "[", "]", "@", ".", "/", "\\", "?", "#", "\0", "\r", "\n", "\t", " ", "+", "-", "_", "~", "*", "é", "\xff",
   "\x80", "\u3002", "\uff0e", "\u212a", "\u0130", "\ud800", "\udc00", "😀", "0", "9", "a", "F", "x", "%00", "%2e", "%2E", "%3a", "%3A",
   "%5b", "%5D", "%25", "%zz", "%4", "%0d%0a", "\u00a0", "\ufeff", "\u2028", "ſ", "K"];
@@ -422,7 +459,9 @@ function huge(rng, s) {
 function destinationPath(rng, rules) {
   if (rng.chance(0.04)) return randomBytes(rng, rng.below(200)).toString("latin1");
   const rule = rng.pick(rules);
-  const ruleHost = /^(.*):[^:]*$/.exec(rule.trim())?.[1] ?? rule;
+  let ruleHost = /^(.*):[^:]*$/.exec(rule.trim())?.[1] ?? rule;
+  // A subdomain pattern: a name under it (or the apex, or an empty label)
+  if (ruleHost.startsWith("*.")) ruleHost = rng.pick(["a", "a.b", "", "A-1.x", "*"]) + ruleHost.slice(1);
   const rulePort = /:(\d+)\s*$/.exec(rule)?.[1];
   const r = rng.below(100);
   const host = r < 45 ? ruleHost : r < 80 ? rng.pick(NEAR_LOOPBACK)

@@ -627,10 +627,26 @@ describe("options are validated", () => {
     [{ allow: "127.0.0.1:1" }, TypeError, /allow must be an array of strings/],
     [{ allow: [42] }, TypeError, /each entry of allow must be a string/],
     // hosts no destination path can name (found by make fuzz): "\u212a" (Kelvin) lower-cases to "k"
-    [{ allow: ["\u212aexample.org:443"] }, TypeError, /--allow wants host:port or host:\* \(a host of letters, digits, dots and hyphens/],
+    [{ allow: ["\u212aexample.org:443"] }, TypeError, /--allow wants host:port, host:\*, \*\.domain:port or public:port \(a host of letters, digits, dots and hyphens/],
     [{ allow: ["my_host:22"] }, TypeError, /--allow wants host:port/],
     [{ allow: ["[::1 ]:443"] }, TypeError, /--allow wants host:port/],
     [{ allow: ["[x:1"] }, TypeError, /--allow wants host:port/],
+    // subdomain patterns and public rules (issue 13): "*" only as the whole first label, a name after it, a port
+    [{ allow: ["a.*.example.org:443"] }, TypeError, /--allow takes "\*" only as the whole first label \(\*\.example\.org:443\) or as the port/],
+    [{ allow: ["*example.org:443"] }, TypeError, /"\*" only as the whole first label/],
+    [{ allow: ["*:443"] }, TypeError, /"\*" only as the whole first label/],
+    [{ allow: ["*.*.example.org:443"] }, TypeError, /"\*" only as the whole first label/],
+    [{ allow: ["*.example.org"] }, TypeError, /--allow wants \*\.domain:port or \*\.domain:\* \(a domain of letters, digits, hyphens and dots, not an IP address\)/],
+    [{ allow: ["*.0.1:443"] }, TypeError, /\*\.domain:port .*not an IP address/],
+    [{ allow: ["*..example.org:443"] }, TypeError, /\*\.domain:port/],
+    [{ allow: ["*.example.org.:443"] }, TypeError, /\*\.domain:port/],
+    [{ allow: ["*.exa_mple.org:443"] }, TypeError, /\*\.domain:port/],
+    [{ allow: ["*.example.org:0"] }, RangeError, /port out of range/],
+    [{ allow: ["public"] }, TypeError, /--allow wants host:port/],
+    [{ allow: ["public:70000"] }, RangeError, /port out of range/],
+    [{ allow, resolveTimeoutMs: 0 }, RangeError, /resolveTimeoutMs must be an integer from 1 to 2147483647/],
+    [{ allow, resolve: "8.8.8.8" }, TypeError, /resolve must be a function/],
+    [{ allow, isPublicAddress: true }, TypeError, /isPublicAddress must be a function/],
     [{ allow: ["127.0.0.1:0"] }, RangeError, /port out of range/],
     [{ allow, origins: "http://x" }, TypeError, /origins must be an array/],
     [{ allow, log: "yes" }, TypeError, /log must be a function/],
@@ -777,6 +793,7 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     ["--bandwidth", "unlimited", false],
     ["--high-water-mark", null, false],
     ["--max-buffered", null, false],
+    ["--resolve-timeout", null, true],
     ["--drain-timeout", "close at once", true],
   ];
   /** The refusal of `value` for a numeric flag, the whole line. */
@@ -827,8 +844,13 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     // --allow: none, malformed, port out of range
     [[], /^at least one --allow is required: the tunnel reaches nothing else$/],
     ...["example.org", "", "exa mple.org:443", "http://example.org:443", "[::1]", "::1:443"].map((value): [string[], RegExp] =>
-      [[...allow, "--allow", value], new RegExp(`^--allow wants host:port or host:\\* \\(.*\\), got ${escape(JSON.stringify(value))}$`)]),
-    ...["example.org:0", "example.org:65536"].map((value): [string[], RegExp] =>
+      [[...allow, "--allow", value], new RegExp(`^--allow wants host:port, host:\\*, \\*\\.domain:port or public:port \\(.*\\), got ${escape(JSON.stringify(value))}$`)]),
+    // --allow patterns (issue 13): "*" elsewhere than the whole first label, no name after "*.", no port
+    ...["a.*.example.org:443", "*example.org:443", "*:443", "*.*.example.org:443", "example.org:4*3"].map((value): [string[], RegExp] =>
+      [[...allow, "--allow", value], new RegExp(`^--allow takes "\\*" only as the whole first label \\(\\*\\.example\\.org:443\\) or as the port, got ${escape(JSON.stringify(value))}$`)]),
+    ...["*.example.org", "*.0.1:443", "*..example.org:443", "*.example.org.:443", "*.:443"].map((value): [string[], RegExp] =>
+      [[...allow, "--allow", value], new RegExp(`^--allow wants \\*\\.domain:port or \\*\\.domain:\\* \\(.*not an IP address\\), got ${escape(JSON.stringify(value))}$`)]),
+    ...["example.org:0", "example.org:65536", "*.example.org:0", "public:0", "public:65536"].map((value): [string[], RegExp] =>
       [[...allow, "--allow", value], new RegExp(`^--allow wants a port from 1 to 65535 or \\*, got ${escape(JSON.stringify(value))}$`)]),
     [[...allow, "--log", "xml"], /^--log wants text, json or none, got "xml"$/],
   ];
@@ -861,8 +883,13 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     const { proc, lines, url, exited } = await startCommand([`--allow=127.0.0.1:${echoPort}`, "--allow", "example.org:*", "--idle-timeout", "0",
       "--bandwidth", "0", "--drain-timeout", "0", "--max-connections", "5", "--max-connections-per-client", "2", "--max-pending", "9",
       "--max-pending-per-client", "3", "--max-frame", "65536", "--upgrade-timeout", "3", "--high-water-mark", "65536", "--max-buffered", "262144",
-      "--origin", "http://a.test", "--origin=http://b.test"]);
-    expect(lines.find((l) => l.event === "listening")!.allow).toEqual([`127.0.0.1:${echoPort}`, "example.org:*"]);
+      "--origin", "http://a.test", "--origin=http://b.test", "--allow", "*.Example.net:443", "--allow", "public:*", "--resolve-timeout", "2"]);
+    expect(lines.find((l) => l.event === "listening")!.allow).toEqual([`127.0.0.1:${echoPort}`, "example.org:*", "*.Example.net:443", "public:*"]);
+    // public:* reaches no loopback address, by IP or by a name /etc/hosts resolves
+    for (const host of ["127.0.0.2", "[::1]", "localhost"]) {
+      const r = await wsSession(`${url}/${host}:${echoPort}`, undefined, { Origin: "http://a.test" });
+      expect(r, host).toMatchObject({ code: 1008, reason: expect.stringMatching(/^destination not allowed: .*is loopback/) });
+    }
     const echo = (origin: string) => wsSession(`${url}/127.0.0.1:${echoPort}`, (ws) => {
       ws.once("message", () => ws.close(1000));
       ws.send(Buffer.from("hi"));

@@ -3,6 +3,7 @@
  * openssl-tls-wasm-tunnel: the WebSocket-to-TCP relay as a command.
  *
  *   openssl-tls-wasm-tunnel --listen 127.0.0.1:8080 --allow example.org:443 [--allow host:*]
+ *                       [--allow *.example.org:443] [--allow public:443]
  *                       [--origin http://localhost:5173] [--max-connections 64] ...
  *
  * Flags go through util.parseArgs, strict and without positionals. An
@@ -33,7 +34,7 @@ const DEFAULT_DRAIN_SECONDS = 30;
 
 type NumericOption = "maxConnections" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
   "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" |
-  "drainTimeoutMs";
+  "resolveTimeoutMs" | "drainTimeoutMs";
 
 interface NumericFlag {
   option: NumericOption;
@@ -57,6 +58,7 @@ const NUMERIC_FLAGS: Record<string, NumericFlag> = {
   "--bandwidth": { option: "maxBytesPerSecond", unit: "BYTES/S", zero: "unlimited", help: "all tunnels, both directions", default: "0" },
   "--high-water-mark": { option: "highWaterMark", unit: "BYTES", help: "per tunnel and direction: pause the sender beyond it", default: `${TUNNEL_DEFAULTS.highWaterMark}` },
   "--max-buffered": { option: "maxBufferedBytes", unit: "BYTES", help: "per tunnel and direction: close 4003 beyond it", default: "high-water mark + max frame + 2097152" },
+  "--resolve-timeout": { option: "resolveTimeoutMs", unit: "SECONDS", help: "DNS lookup for public: rules (4002 beyond)", default: seconds(TUNNEL_DEFAULTS.resolveTimeoutMs) },
   "--drain-timeout": { option: "drainTimeoutMs", unit: "SECONDS", zero: "close at once", help: "on SIGTERM, let live tunnels finish this long", default: `${DEFAULT_DRAIN_SECONDS}` },
 };
 
@@ -78,7 +80,9 @@ function usageText(): string {
   return [
     "usage: openssl-tls-wasm-tunnel --allow HOST:PORT|HOST:* [--allow ...] [options]",
     row("--listen HOST:PORT", `where to listen (default ${DEFAULT_LISTEN}; IPv6 in brackets; port 0: any free port)`),
-    row("--allow HOST:PORT|HOST:*", "a destination clients may reach; repeat for more; required"),
+    row("--allow HOST:PORT|HOST:*", "a destination clients may reach; repeat for more; required. HOST: a name or IP"),
+    row("", "address (IPv6 in brackets); *.DOMAIN: any name below DOMAIN; public: any host whose"),
+    row("", "addresses are all public unicast (checked after DNS, then connected by that address)"),
     row("--origin URL", "an Origin allowed to connect; repeat for more; default: any"),
     ...Object.entries(NUMERIC_FLAGS).map(([flag, f]) =>
       row(`${flag} ${f.unit}`, `${f.help} (default ${f.default}${f.zero ? `; 0: ${f.zero}` : ""})`)),

@@ -11,8 +11,12 @@
  * - `timeout`: a connection that did not become a tunnel within upgradeTimeoutMs, destroyed
  * - `http`: a plain HTTP request answered (426, or 404 for other methods)
  * - `bad-request`: malformed HTTP or WebSocket handshake, answered with `status` and closed
- * - `refused`: a WebSocket closed right after its upgrade (`code`, `reason`)
+ * - `refused`: a WebSocket closed right after its upgrade (`code`, `reason`), or
+ *   a `public` rule's destination that resolved to an address not public
+ *   (then `target` too, and a `closed` follows)
  * - `connecting`, `connected`, `closed`: a tunnel's life (`closed` has the byte counts)
+ * - `resolved`: a `public` rule's destination passed the address check; TCP
+ *   connects to `address`
  * - `protocol-error`: the client broke RFC 6455; `ws` closes with 1002/1007/1009
  * - `internal-error`: an exception in the tunnel's own code, caught; that connection was closed
  * - `server-error`: the listening socket failed (e.g. EMFILE on accept); the tunnel goes on
@@ -20,7 +24,7 @@
  */
 export type TunnelEventName =
   | "rejected" | "timeout" | "http" | "bad-request" | "refused"
-  | "connecting" | "connected" | "closed"
+  | "connecting" | "resolved" | "connected" | "closed"
   | "protocol-error" | "internal-error" | "server-error"
   | "draining" | "stopped";
 
@@ -35,6 +39,8 @@ export interface TunnelEvent {
   client?: string;
   /** The tunnel's destination, `host:port`. */
   target?: string;
+  /** The checked address a `public` rule's destination connects to (`resolved`). */
+  address?: string;
   /** The WebSocket close code sent or received. */
   code?: number;
   /** The HTTP status answered. */
@@ -61,7 +67,9 @@ export function formatEventText(e: TunnelEvent): string {
   const to = e.target ? ` -> ${e.target}` : "";
   switch (e.event) {
     case "refused":
-      return `${who} refused (${e.code}): ${e.reason}`;
+      return `${who}${to} refused (${e.code}): ${e.reason}`;
+    case "resolved":
+      return `${who}${to}: resolved to ${e.address}`;
     case "connecting":
     case "connected":
       return `${who}${to}: ${e.event}`;

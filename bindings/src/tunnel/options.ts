@@ -7,10 +7,17 @@
 import { parseAllowRule, type AllowRule } from "./destination.js";
 import type { TunnelEvent } from "./events.js";
 import { MAX_TIMER_MS } from "./limits.js";
+import type { ResolvedAddress } from "./resolve.js";
 
 /** Options of createTunnel(): destinations, origins and every limit (README: the tunnel's table). */
 export interface TunnelOptions {
-  /** Allowed destinations: "host:port", or "host:*" for any port. Nothing else is reachable. */
+  /**
+   * Allowed destinations; nothing else is reachable. Each is a host and a
+   * port, or `*` for any port: `example.org:443` (that host, exactly),
+   * `*.example.org:443` (any name below example.org, not example.org itself),
+   * or `public:443` (any name or IP address whose every resolved address is
+   * public unicast; the tunnel connects to the address it checked).
+   */
   allow: readonly string[];
   /** Allowed Origin header values (browsers send one); when given, others are refused. */
   origins?: readonly string[];
@@ -57,6 +64,27 @@ export interface TunnelOptions {
    * value cuts off fast senders instead of pausing them.
    */
   maxBufferedBytes?: number;
+  /** How long a `public` rule's DNS lookup may take (default 5 s); then close 4002. */
+  resolveTimeoutMs?: number;
+  /**
+   * Test and embedding hook: resolves a name for `public` rules, every
+   * address. Default: node:dns `lookup(host, { all: true })`. Not called for
+   * an IP address.
+   */
+  resolve?: (host: string) => Promise<readonly {
+    /** An IPv4 or IPv6 address (no brackets). */
+    address: string;
+    /** 4 or 6 (as node:dns says; the tunnel goes by the address). */
+    family: number;
+  }[]>;
+  /**
+   * Test and embedding hook: whether a `public` rule may reach an address.
+   * Replaces the built-in check (public unicast only: no loopback, private,
+   * link-local, CGNAT, unique-local, multicast, reserved or cloud metadata
+   * addresses, IPv4-mapped and NAT64 forms included), so only tests that
+   * must reach a local server should set it.
+   */
+  isPublicAddress?: (address: string) => boolean;
   /** Receives a plain-text line per event. Default: none. */
   log?: (line: string) => void;
   /** Receives each event as an object (what `--log json` prints). Default: none. */
@@ -76,6 +104,8 @@ export const TUNNEL_DEFAULTS = {
   maxFrameBytes: 1 << 20,
   maxBytesPerSecond: 0,
   highWaterMark: 1 << 20,
+  /** How long a `public` rule's DNS lookup may take, in ms. */
+  resolveTimeoutMs: 5_000,
   /** Added to highWaterMark + maxFrameBytes for the default maxBufferedBytes. */
   bufferSlack: 2 << 20,
 } as const;
@@ -96,12 +126,15 @@ export interface ResolvedOptions {
   maxBytesPerSecond: number;
   highWaterMark: number;
   maxBufferedBytes: number;
+  resolveTimeoutMs: number;
+  resolve: ((host: string) => Promise<readonly ResolvedAddress[]>) | undefined;
+  isPublicAddress: ((address: string) => boolean) | undefined;
   log: ((line: string) => void) | undefined;
   onEvent: ((event: TunnelEvent) => void) | undefined;
 }
 
 type IntegerName = "port" | "maxConnections" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
-  "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes";
+  "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" | "resolveTimeoutMs";
 
 /**
  * Checks every option and fills in defaults.
@@ -131,6 +164,9 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     highWaterMark,
     maxBufferedBytes: integer("maxBufferedBytes", highWaterMark, Number.MAX_SAFE_INTEGER,
       highWaterMark + maxFrameBytes + TUNNEL_DEFAULTS.bufferSlack),
+    resolveTimeoutMs: integer("resolveTimeoutMs", 1, MAX_TIMER_MS, TUNNEL_DEFAULTS.resolveTimeoutMs),
+    resolve: checkFunction("resolve", options.resolve),
+    isPublicAddress: checkFunction("isPublicAddress", options.isPublicAddress),
     log: checkFunction("log", options.log),
     onEvent: checkFunction("onEvent", options.onEvent),
   };

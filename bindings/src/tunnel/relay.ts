@@ -10,6 +10,7 @@ import { CloseCode, closeReason } from "./close.js";
 import { formatHostPort, type Destination } from "./destination.js";
 import { describeError, guarded, type EventFields } from "./events.js";
 import type { TokenBucket } from "./limits.js";
+import type { Screening } from "./resolve.js";
 
 /** What a relay needs from the tunnel. */
 export interface RelayOptions {
@@ -21,6 +22,12 @@ export interface RelayOptions {
   bandwidth: TokenBucket | null;
   /** Reports an event; the tunnel adds the connection's id and client. */
   report: (fields: EventFields) => void;
+  /**
+   * For a destination a `public` rule allowed: resolves and checks it; TCP
+   * then connects to the address it gives (never the name again). Without
+   * it, TCP connects to the destination's host as given.
+   */
+  screen?: () => Promise<Screening>;
 }
 
 /** How TCP ends when the tunnel ends: FIN after what was written, or at once (RST if data is pending). */
@@ -72,6 +79,8 @@ export class Relay {
   readonly #tcpReads: Valve;
   readonly #wsReads: Valve;
   #idle: ReturnType<typeof setTimeout> | undefined;
+  /** TCP's connect() was called (after the address check, if there is one). */
+  #dialed = false;
   #connected = false;
   #finished = false;
   #bytesUp = 0;
@@ -86,13 +95,16 @@ export class Relay {
     // writableHighWaterMark makes tcp.write() return false, and "drain" follow,
     // exactly at our high-water mark. net.Socket hands its options to
     // stream.Duplex, which takes it; @types/node does not declare it there.
-    const socketOptions = { host, port, allowHalfOpen: true, writableHighWaterMark: options.highWaterMark };
-    this.#tcp = net.connect(socketOptions as net.TcpNetConnectOpts);
+    // Created unconnected: a `public` destination connects only once checked.
+    const socketOptions = { allowHalfOpen: true, writableHighWaterMark: options.highWaterMark };
+    this.#tcp = new net.Socket(socketOptions as net.SocketConstructorOpts);
     this.#tcpReads = new Valve(() => this.#tcp.pause(), () => this.#tcp.resume());
     this.#wsReads = new Valve(() => this.#ws.pause(), () => this.#ws.resume());
     this.#wsReads.hold("connecting"); // nothing is relayed until TCP is up
     options.report({ event: "connecting", target: this.#target });
     this.#listen();
+    if (options.screen) void options.screen().then(this.#guard((s: Screening) => this.#screened(s)));
+    else this.#dial(host);
     if (options.idleTimeoutMs > 0) {
       this.#idle = setTimeout(this.#guard(() => this.end(CloseCode.goingAway, "idle timeout", "destroy")), options.idleTimeoutMs);
     }
@@ -122,6 +134,24 @@ export class Relay {
     if (this.#finished) return;
     this.#tcp.resetAndDestroy();
     this.end(CloseCode.tcpFailed, "TCP connection killed by the tunnel operator", "destroy");
+  }
+
+  #dial(address: string): void {
+    this.#dialed = true;
+    this.#tcp.connect({ host: address, port: this.#options.destination.port });
+  }
+
+  /** The address check's outcome: connect to the checked address, or end with 1008 (refused) or 4002 (no answer). */
+  #screened(s: Screening): void {
+    if (this.#finished) return; // the client left, or the idle timeout struck, while it resolved
+    if ("failed" in s) return this.end(CloseCode.tcpUnreachable, s.failed, "destroy");
+    if ("refused" in s) {
+      const reason = `destination not allowed: ${s.refused}`;
+      this.#options.report({ event: "refused", target: this.#target, code: CloseCode.policyViolation, reason });
+      return this.end(CloseCode.policyViolation, reason, "destroy");
+    }
+    this.#options.report({ event: "resolved", target: this.#target, address: s.address });
+    this.#dial(s.address);
   }
 
   #listen(): void {
@@ -208,8 +238,10 @@ export class Relay {
   #clientClosed(code: number): void {
     if (this.#finished) return;
     this.#stop();
-    // A normal close ends TCP after every relayed byte (FIN); anything else resets it.
-    if (code === 1000 || code === 1005) this.#tcp.end();
+    // A normal close ends TCP after every relayed byte (FIN); anything else
+    // resets it, as does any close before TCP was dialled (end() would wait
+    // for a connect that never comes).
+    if ((code === 1000 || code === 1005) && this.#dialed) this.#tcp.end();
     else this.#tcp.destroy();
     this.#reportClosed(code, "the client closed the WebSocket");
   }

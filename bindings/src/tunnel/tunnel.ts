@@ -17,12 +17,14 @@
  *   1000 the TCP peer closed (FIN), after every byte it sent was relayed
  *   1001 idle timeout, or the tunnel is shutting down
  *   1003 a text message (binary only)
- *   1008 refused: destination or origin not allowed, or a malformed path
+ *   1008 refused: destination or origin not allowed (for a `public` rule:
+ *        an address it resolved to is not public), or a malformed path
  *   1009 a message larger than maxFrameBytes
  *   1011 an internal error (a bug; reported as an "internal-error" event)
  *   1013 too many connections, in total or from this client's address
  *   4001 the TCP connection failed or was reset (the reason says how)
- *   4002 the TCP connection could not be opened (the reason says why)
+ *   4002 the TCP connection could not be opened, or a `public` rule's
+ *        destination could not be resolved (the reason says why)
  *   4003 more than maxBufferedBytes waited for the slower side
  * ```
  *
@@ -37,11 +39,12 @@ import type * as net from "node:net";
 import { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import { CloseCode, closeReason } from "./close.js";
-import { formatHostPort, isAllowed, parseDestination, type Destination } from "./destination.js";
+import { formatHostPort, isAllowed, needsAddressCheck, parseDestination, type Destination } from "./destination.js";
 import { createReporter, describeError, guarded, type EventFields, type Report } from "./events.js";
 import { ClientCounter, clientKey, MAX_TIMER_MS, TokenBucket } from "./limits.js";
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from "./options.js";
 import { Relay } from "./relay.js";
+import { addressCheck, screenHost, systemResolver, type ScreenOptions } from "./resolve.js";
 
 export { parseDestination } from "./destination.js";
 export { CloseCode, closeReason } from "./close.js";
@@ -121,6 +124,7 @@ class TunnelService {
   readonly #server: http.Server;
   readonly #wss: WebSocketServer;
   readonly #bandwidth: TokenBucket | null;
+  readonly #screening: ScreenOptions;
   readonly #connections = new Map<net.Socket, ClientConnection>();
   readonly #pendingPerClient = new ClientCounter();
   readonly #livePerClient = new ClientCounter();
@@ -137,6 +141,11 @@ class TunnelService {
     this.#options = options;
     this.#report = createReporter(options.onEvent, options.log);
     this.#bandwidth = options.maxBytesPerSecond > 0 ? new TokenBucket(options.maxBytesPerSecond) : null;
+    this.#screening = {
+      resolve: options.resolve ?? systemResolver,
+      whyNot: addressCheck(options.isPublicAddress),
+      timeoutMs: options.resolveTimeoutMs,
+    };
     this.#server = http.createServer({
       // Node's own slow-request guards, a second line behind our deadline.
       headersTimeout: options.upgradeTimeoutMs,
@@ -280,8 +289,11 @@ class TunnelService {
     this.#live++;
     this.#livePerClient.add(connection.key);
     const report = (fields: EventFields) => this.#report({ id, client, ...fields });
+    const { destination, checkAddress } = admission;
     connection.relay = new Relay(ws, {
-      destination: admission.destination,
+      destination,
+      // Counted live while it resolves: lookups in flight are bounded by maxConnections.
+      screen: checkAddress ? () => screenHost(destination.host, this.#screening) : undefined,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       highWaterMark: this.#options.highWaterMark,
       maxBufferedBytes: this.#options.maxBufferedBytes,
@@ -291,7 +303,8 @@ class TunnelService {
   }
 
   /** Where this WebSocket may tunnel to, or why it may not (in the order the checks are made). */
-  #admission(req: http.IncomingMessage, connection: ClientConnection): { destination: Destination } | { refused: { code: number; reason: string } } {
+  #admission(req: http.IncomingMessage, connection: ClientConnection):
+    { destination: Destination; checkAddress: boolean } | { refused: { code: number; reason: string } } {
     const o = this.#options;
     const refuse = (code: number, reason: string) => ({ refused: { code, reason } });
     if (this.#closing) return refuse(CloseCode.goingAway, "the tunnel is shutting down");
@@ -303,14 +316,17 @@ class TunnelService {
     if (!destination) {
       return refuse(CloseCode.policyViolation, `malformed destination path ${JSON.stringify(req.url)}: want /<host>:<port>`);
     }
-    if (!isAllowed(o.rules, destination)) {
+    // A name an exact or subdomains rule allows goes as it is; otherwise a
+    // public rule may take it, once its addresses are checked (in the relay).
+    const checkAddress = !isAllowed(o.rules, destination);
+    if (checkAddress && !needsAddressCheck(o.rules, destination)) {
       return refuse(CloseCode.policyViolation, `destination not allowed: ${formatHostPort(destination.host, destination.port)}`);
     }
     if (this.#live >= o.maxConnections) return refuse(CloseCode.tryAgainLater, `too many connections (${o.maxConnections})`);
     if (this.#livePerClient.count(connection.key) >= o.maxConnectionsPerClient) {
       return refuse(CloseCode.tryAgainLater, `too many connections from ${connection.key} (${o.maxConnectionsPerClient})`);
     }
-    return { destination };
+    return { destination, checkAddress };
   }
 
   /** A request without an upgrade: /healthz, or 426 for anything else; then the connection closes. */
