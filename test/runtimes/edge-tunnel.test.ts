@@ -222,3 +222,16 @@ describe("the edge tunnel's limits (Deno)", () => {
     expect(printed.get("test/runtimes/deno-server.mjs")!()).toMatch(new RegExp(`closed 127\\.0\\.0\\.1:${sinkPort}: 4003 too much data waiting`));
   });
 });
+
+describe("the edge tunnel's configuration", () => {
+  it("takes exact and *.domain rules, refuses public: rules, an empty allowlist and bad limits", async () => {
+    const { edgeConfig } = await import("../../bindings/src/edge/relay.js");
+    const config = edgeConfig({ allow: ["example.org:443", "*.example.net:*"] });
+    expect(config.rules.map((r) => r.kind)).toEqual(["host", "subdomains"]);
+    expect(() => edgeConfig({ allow: ["public:443"] })).toThrow(/public:PORT rules need every resolved address checked/);
+    expect(() => edgeConfig({ allow: [] })).toThrow(/never an open proxy/);
+    expect(() => edgeConfig({ allow: ["example.org:443"], maxConnections: 0 })).toThrow(RangeError);
+    expect(() => edgeConfig({ allow: ["example.org:443"], idleTimeoutMs: 1.5 })).toThrow(RangeError);
+    expect(() => edgeConfig({ allow: ["not a rule"] })).toThrow(TypeError);
+  });
+});

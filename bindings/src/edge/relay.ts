@@ -38,7 +38,12 @@ export interface TcpLike {
 
 /** Options of the edge tunnel (createCloudflareTunnel, serveDenoTunnel). */
 export interface EdgeTunnelOptions {
-  /** Destinations clients may reach: `host:port` or `host:*` (IPv6 in brackets), as the Node tunnel's --allow. Required. */
+  /**
+   * Destinations clients may reach, as the Node tunnel's --allow: `host:port`,
+   * `host:*` (IPv6 in brackets) or `*.example.org:443`. Required. `public:`
+   * rules are refused here: checking every resolved address before connecting
+   * needs a resolver the edge platforms do not give.
+   */
   allow: readonly string[];
   /** Allowed Origin header values; when given, others are refused (1008). Default: any. */
   origins?: readonly string[];
@@ -97,8 +102,14 @@ export function edgeConfig(options: EdgeTunnelOptions): EdgeConfig {
   }
   if (options.origins !== undefined && !Array.isArray(options.origins)) throw new TypeError("edge tunnel: origins must be an array of strings");
   if (options.log !== undefined && typeof options.log !== "function") throw new TypeError("edge tunnel: log must be a function");
+  const rules = options.allow.map(parseAllowRule);
+  const publicRule = rules.find((r) => r.kind === "public");
+  if (publicRule) {
+    throw new TypeError("edge tunnel: public:PORT rules need every resolved address checked before connecting, " +
+      "and the edge platforms' connect() takes a name it resolves itself; list hosts or *.domain patterns here");
+  }
   return {
-    rules: options.allow.map(parseAllowRule),
+    rules,
     origins: options.origins ? new Set(options.origins) : null,
     maxConnections: integer("maxConnections", options.maxConnections, EDGE_TUNNEL_DEFAULTS.maxConnections, 1),
     maxFrameBytes: integer("maxFrameBytes", options.maxFrameBytes, EDGE_TUNNEL_DEFAULTS.maxFrameBytes, 1),
