@@ -254,6 +254,31 @@ describe("Wisp over @mercuryworkshop/wisp-js", () => {
     });
   });
 
+  it("a burst upload then bidirectional shutdown: every byte and the close_notify reach the destination (its answer proves it)", async () => {
+    // A unidirectional shutdown right after such a burst may lose the tail: the CLOSE that follows the
+    // close_notify closes the destination's TCP connection at once, and wisp-js discards the DATA it
+    // still queues (the README says so). Bidirectional waits for the peer's close_notify, sent after
+    // it read everything.
+    const client = await connectWisp(wispUrl);
+    const { socket, side } = await tlsOver(client);
+    const SIZE = 4 << 20;
+    const reading = (async () => {
+      let n = 0;
+      for await (const chunk of socket.readable) n += chunk.length;
+      return n;
+    })();
+    const w = socket.writable.getWriter();
+    for (let at = 0; at < SIZE; at += 65536) await w.write(new Uint8Array(65536).fill(at >> 16));
+    w.releaseLock();
+    const report = await socket.shutdown({ mode: "bidirectional" });
+    expect([report.ret, report.ending]).toEqual([1, "clean"]);
+    expect(await reading).toBe(SIZE);
+    await side.closed;
+    expect(side.received.reduce((n, b) => n + b.length, 0)).toBe(SIZE);
+    expect(side.ended).toBe(true);
+    client.close();
+  });
+
   it("a refused destination: the server's CLOSE 0x03 errors the readable with WispStreamClosedError; TlsSocket.connect rejects with it as the cause", async () => {
     const client = await connectWisp(wispUrl);
     const transport = await client.connect({ host: "127.0.0.1", port: refusedPort });

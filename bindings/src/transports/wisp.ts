@@ -66,6 +66,7 @@ export function wispCloseReasonName(code: number): string {
  * server closed the whole connection (a CLOSE on stream 0).
  */
 export class WispStreamClosedError extends Error {
+  /** Always "WispStreamClosedError". */
   override name = "WispStreamClosedError";
   /** The reason's name, as WISP_CLOSE_REASONS gives it. */
   readonly reasonName: string;
@@ -88,6 +89,7 @@ export class WispStreamClosedError extends Error {
  * code 1002) and every stream errors with this.
  */
 export class WispProtocolError extends Error {
+  /** Always "WispProtocolError". */
   override name = "WispProtocolError";
   /**
    * @param message What was wrong.
@@ -101,6 +103,7 @@ export class WispProtocolError extends Error {
 
 /** The WispClient was closed (WispClient.close()): its streams and new connects fail with this. */
 export class WispClosedError extends Error {
+  /** Always "WispClosedError". */
   override name = "WispClosedError";
   constructor(options?: ErrorOptions) {
     super("the Wisp client is closed", options);
