@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { logging, server as wisp } from "@mercuryworkshop/wisp-js/server";
 import {
-  ConnectTimeoutError, TlsSocket, WebSocketClosedError, WebSocketLimitError, WispClient, WispClosedError, WispProtocolError,
+  ConnectTimeoutError, OpenSSL, TlsSocket, WebSocketClosedError, WebSocketLimitError, WispClient, WispClosedError, WispProtocolError,
   WispStreamClosedError, wispCloseReasonName, wispConnector, type Transport,
 } from "../../bindings/src/index.js";
 import { connectWisp } from "../../bindings/src/index.node.js";
@@ -334,6 +334,46 @@ describe("Wisp over @mercuryworkshop/wisp-js", () => {
     await expect(t.readable.getReader().read()).rejects.toBeInstanceOf(WispClosedError);
     await expect(client.connect({ host: "127.0.0.1", port: tlsPort })).rejects.toBeInstanceOf(WispClosedError);
     expect(await client.closed).toBeNull();
+  });
+
+  it("leaks nothing: after clean, one-way, refused, aborted and broken streams the wasm heap is where it was and no stream is left", async () => {
+    const ossl = await OpenSSL.load();
+    const settle = async () => {
+      await TlsSocket.clearSessionCache();
+      expect(await TlsSocket.clearContextCache()).toBe(0);
+    };
+    { // warm up: the first connection and the first failure make what OpenSSL keeps for the process
+      const client = await connectWisp(wispUrl);
+      await (await tlsOver(client)).socket.shutdown();
+      await TlsSocket.connect(await client.connect({ host: "127.0.0.1", port: refusedPort }), { ca: identity().certPem, servername: SERVER_NAME })
+        .catch(() => {});
+      const c = new AbortController();
+      const aborted = await tlsOver(client, { signal: c.signal });
+      c.abort(new Error("warm-up"));
+      await aborted.socket.closed;
+      client.close();
+    }
+    await settle();
+    const before = ossl.heapInUse();
+    const client = await connectWisp(wispUrl);
+    const clean = await tlsOver(client);
+    const oneWay = await tlsOver(client);
+    const controller = new AbortController();
+    const aborted = await tlsOver(client, { signal: controller.signal });
+    const broken = await tlsOver(client);
+    expect(await roundTrip(clean.socket, "x")).toBe("x");
+    await clean.socket.shutdown({ mode: "bidirectional" });
+    await oneWay.socket.shutdown({ mode: "unidirectional" });
+    controller.abort(new Error("stop"));
+    await aborted.socket.closed;
+    await expect(TlsSocket.connect(await client.connect({ host: "127.0.0.1", port: refusedPort }), { ca: identity().certPem, servername: SERVER_NAME }))
+      .rejects.toThrow(/handshake|transport/);
+    upgrades.at(-1)!.destroy(); // the WebSocket dies under `broken`
+    await broken.socket.closed;
+    expect(await client.closed).toBeInstanceOf(WebSocketClosedError);
+    expect(client.streamCount).toBe(0);
+    await settle();
+    expect(ossl.heapInUse()).toBeLessThanOrEqual(before);
   });
 
   it("refuses bad destinations and options with TypeError/RangeError", async () => {
