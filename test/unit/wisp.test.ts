@@ -473,6 +473,7 @@ describe("Wisp protocol errors (a raw server)", () => {
   it("a truncated packet (shorter than its header)", () => expectProtocolError((p) => p.ws.send(Buffer.from([2, 1, 0])), /truncated Wisp packet: 3 bytes/));
   it("a CONTINUE with a truncated payload", () => expectProtocolError((p, id) => p.ws.send(pkt(3, id, [1, 0])), /malformed CONTINUE: a 2-byte payload/));
   it("a CLOSE without its reason", () => expectProtocolError((p, id) => p.ws.send(pkt(4, id)), /malformed CLOSE: a 0-byte payload/));
+  it("CONTINUE for a stream never opened", () => expectProtocolError((p, id) => p.ws.send(cont((id ^ 0x5a5a) >>> 0, 4)), /CONTINUE for stream \d+, which this client never opened/));
   it("DATA for a stream never opened", async () => {
     const e = await expectProtocolError((p, id) => p.ws.send(pkt(2, (id ^ 0x5a5a) >>> 0, [1])), /DATA for stream \d+, which this client never opened/);
     expect(e.streamId).not.toBeUndefined();
@@ -561,10 +562,12 @@ describe("Wisp protocol errors (a raw server)", () => {
     const writing = w.write(new Uint8Array(5 * 64 * 1024 - 3)); // 5 packets of at most 64 KiB
     const first = [await peer.next(), await peer.next()];
     expect(first.map((p) => [p.type, p.id, p.payload.length])).toEqual([[2, id, 65536], [2, id, 65536]]);
-    const early = await Promise.race([peer.next().then(() => "sent"), new Promise((r) => setTimeout(() => r("waiting"), 150))]);
-    expect(early).toBe("waiting");
+    const third = peer.next();
+    const early = await Promise.race([third.then(() => "sent"), new Promise((r) => setTimeout(() => r("waiting"), 150))]);
+    expect(early).toBe("waiting"); // no credit left: the third packet waits
     peer.ws.send(cont(id, 10));
-    // The packet the race above consumed arrives first; then the rest.
+    const rest = [await third, await peer.next(), await peer.next()];
+    expect(rest.map((p) => [p.type, p.id, p.payload.length])).toEqual([[2, id, 65536], [2, id, 65536], [2, id, 65533]]);
     await writing;
     expect(client.streamCount).toBe(1);
     client.close();
@@ -609,6 +612,7 @@ describe("Wisp protocol errors (a raw server)", () => {
     peer.ws.send(pkt(2, b.id, [1]));
     peer.ws.send(cont(b.id, 4));
     peer.ws.send(pkt(4, b.id, [0x02]));
+    peer.ws.send(pkt(4, 12345, [0x02])); // a CLOSE for a stream not open: harmless, ignored
     const c = await stream(client, peer);
     peer.ws.send(pkt(2, c.id, [5]));
     expect((await c.t.readable.getReader().read()).value).toEqual(new Uint8Array([5]));

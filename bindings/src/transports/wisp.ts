@@ -17,8 +17,8 @@
  * - Closing `writable` sends CLOSE 0x02: the stream is over both ways
  *   (`readable` ends too; data the server sends afterwards is dropped).
  *   Aborting `writable` or cancelling `readable` also sends CLOSE 0x02.
- * - Bad input from the server (an unknown packet type, a truncated packet, a
- *   packet for a stream that was never opened, anything before the
+ * - Bad input from the server (an unknown packet type, a truncated packet,
+ *   DATA or CONTINUE for a stream that was never opened, anything before the
  *   handshake's CONTINUE) is a WispProtocolError: the WebSocket is closed
  *   (1002) and every stream errors with it. So does the WebSocket closing
  *   (WebSocketClosedError) and WispClient.close() (WispClosedError).
@@ -388,10 +388,10 @@ export class WispClient {
       const stream = this.#streams.get(id);
       if (!stream) {
         // Sent before the server saw our CLOSE (or its answer to it): dropped.
-        if (this.#recentlyClosed.has(id)) {
-          if (type === CLOSE) this.#recentlyClosed.delete(id);
-          return;
-        }
+        // A CLOSE for a stream that is not open does no harm (two CLOSEs
+        // crossing, a server that answers one twice): ignored too.
+        if (type === CLOSE) return void this.#recentlyClosed.delete(id);
+        if (this.#recentlyClosed.has(id)) return;
         return this.#protocolError(`${typeName} for stream ${id}, which this client never opened`, type, id);
       }
       if (type === DATA) return this.#onData(stream, new Uint8Array(data, HEADER));
