@@ -620,6 +620,24 @@ describe("Wisp protocol errors (a raw server)", () => {
     expect(await client.closed).toBeNull();
   });
 
+  it("aborting a stream's writable or cancelling its readable sends CLOSE 0x02; the other direction ends with it", async () => {
+    const { client, peer } = await rawClient();
+    const a = await stream(client, peer);
+    const reader = a.t.readable.getReader();
+    await a.t.writable.getWriter().abort(new Error("reset by the application"));
+    const close = await peer.next();
+    expect([close.type, close.id, close.payload[0]]).toEqual([4, a.id, 0x02]);
+    await expect(reader.read()).rejects.toThrow("reset by the application");
+
+    const b = await stream(client, peer);
+    await b.t.readable.cancel();
+    const closeB = await peer.next();
+    expect([closeB.type, closeB.id, closeB.payload[0]]).toEqual([4, b.id, 0x02]);
+    await expect(b.t.writable.getWriter().write(text("x"))).rejects.toBeInstanceOf(WispStreamClosedError);
+    expect(client.streamCount).toBe(0);
+    client.close();
+  });
+
   it("CLOSE on stream 0: the server ended the connection; every stream errors with its reason", async () => {
     const { client, peer } = await rawClient();
     const a = await stream(client, peer);
