@@ -1,7 +1,7 @@
 /**
  * The universal entry as Node resolves it (the "node" export condition):
- * everything in index.ts, with connectWebSocket falling back to the `ws`
+ * everything in index.ts, with connectWebSocket and connectWisp falling back to the `ws`
  * package where the runtime has no global WebSocket (Node 20).
  */
 export * from "./index.js";
-export { connectWebSocket } from "./transports/websocket-node.js";
+export { connectWebSocket, connectWisp } from "./transports/websocket-node.js";

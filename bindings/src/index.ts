@@ -54,5 +54,9 @@ export {
 } from "./transports/websocket.js";
 export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike } from "./transports/runtimes.js";
 export {
+  connectWisp, wispConnector, wispCloseReasonName, WispClient, WispClosedError, WispProtocolError, WispStreamClosedError,
+  WISP_CLOSE_REASONS, type ConnectWispOptions,
+} from "./transports/wisp.js";
+export {
   tunnelConnector, denoConnector, bunConnector, cloudflareConnector, hostPort, type Connector, type Destination,
 } from "./transports/connector.js";

@@ -3,18 +3,21 @@
 // servers, importing the package by its published name; the only changes
 // are the destination (example.org:443 becomes a local server with a
 // certificate for example.org from a test CA, reached through a local
-// tunnel where the block uses one) and a prelude that defines the block's
+// tunnel or Wisp server where the block uses one) and a prelude that defines the block's
 // free variables (`caPem`; the engine blocks' `send`, `received`, `bytes`,
 // `conn`). Where a block prints, the output must match the comment after
 // its console.log ("..." matches anything). Shell blocks: each command is
 // checked without running a build: `make` targets exist, the package name
 // is ours, and the tunnel command accepts the flags shown.
 import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import * as http from "node:http";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as tls from "node:tls";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { logging, server as wisp } from "@mercuryworkshop/wisp-js/server";
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { selfSigned, type Identity } from "../helpers/pki.js";
 
@@ -36,6 +39,9 @@ let pki: { caPem: string; leafPem: string; leafKeyPem: string };
 let server: tls.Server;
 let port: number;
 let tunnel: Tunnel;
+/** A Wisp server (wisp-js) for the Wisp block, and its URL. */
+let wispServer: http.Server;
+let wispUrl: string;
 
 beforeAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
@@ -54,9 +60,18 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   port = (server.address() as { port: number }).port;
   tunnel = await createTunnel({ port: 0, allow: [`127.0.0.1:${port}`] });
+  logging.set_level(logging.NONE);
+  wisp.options.allow_loopback_ips = true;
+  wispServer = http.createServer((_, res) => res.end());
+  wispServer.on("upgrade", (req, socket, head) => wisp.routeRequest(req, socket, head));
+  wispServer.listen(0, "127.0.0.1");
+  await once(wispServer, "listening");
+  wispUrl = `ws://127.0.0.1:${(wispServer.address() as { port: number }).port}/`;
 }, 60_000);
 afterAll(async () => {
   await tunnel?.close();
+  wispServer?.closeAllConnections();
+  wispServer?.close();
   server?.close();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -91,7 +106,9 @@ const bytes = new TextEncoder().encode("hello");
 function localize(code: string): string {
   return code
     .replaceAll("ws://127.0.0.1:8080/example.org:443", `${tunnel.url}/127.0.0.1:${port}`)
-    .replaceAll('connectTcp("example.org", 443)', `connectTcp("127.0.0.1", ${port})`);
+    .replaceAll('connectTcp("example.org", 443)', `connectTcp("127.0.0.1", ${port})`)
+    .replaceAll('"ws://127.0.0.1:5001/"', JSON.stringify(wispUrl))
+    .replaceAll('{ host: "example.org", port: 443 }', `{ host: "127.0.0.1", port: ${port} }`);
 }
 
 /** Imports first (ES modules need them at the top), then the prelude, then the rest. */

@@ -85,18 +85,19 @@ const READ_HIGH_WATER = 1 << 20;
 const DEFAULT_MAX_MESSAGE = 1 << 20;
 const DEFAULT_MAX_BUFFERED = 64 << 20;
 
-function limit(name: string, value: number | undefined, fallback: number): number {
+/** Checks a positive integer option (a byte limit), or gives its default. */
+export function limit(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (Number.isSafeInteger(value) && value > 0) return value;
   throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
 }
 
 /**
- * Resolves once the WebSocket is open. Rejects with the close, the signal's
+ * Resolves once the WebSocket is open (also used by the Wisp client). Rejects with the close, the signal's
  * reason, or a ConnectTimeoutError after `timeoutMs` (0: none); on abort or
  * timeout the WebSocket is closed.
  */
-function waitOpen(
+export function waitOpen(
   ws: WebSocketLike, closedError: (e: { code: number; reason: string }) => WebSocketClosedError,
   signal: AbortSignal | undefined, timeoutMs: number,
 ): Promise<void> {
