@@ -54,5 +54,9 @@ export {
 } from "./transports/websocket.js";
 export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike } from "./transports/runtimes.js";
 export {
+  TlsWebSocket, WebSocketCloseEvent, WebSocketErrorEvent, type TlsWebSocketOptions,
+} from "./websocket/tls-websocket.js";
+export { WebSocketHandshakeError, WebSocketProtocolError } from "./websocket/errors.js";
+export {
   tunnelConnector, denoConnector, bunConnector, cloudflareConnector, hostPort, type Connector, type Destination,
 } from "./transports/connector.js";
