@@ -15,6 +15,7 @@ import {
   OpenSSL, TlsSocket, TlsWebSocket, WebSocketCloseEvent, WebSocketErrorEvent, WebSocketHandshakeError, WebSocketProtocolError,
   tunnelConnector, type TlsWebSocketOptions,
 } from "../../bindings/src/index.js";
+import { TlsWebSocket as NodeTlsWebSocket, tunnelConnector as nodeTunnelConnector } from "../../bindings/src/index.node.js";
 import { createTunnel, tcpConnector, type Tunnel } from "../../bindings/src/node.js";
 import { FrameDecoder, encodeFrame } from "../../bindings/src/websocket/frames.js";
 import { acceptFor, parseResponseHead, sha1 } from "../../bindings/src/websocket/handshake.js";
@@ -279,6 +280,23 @@ describe("TlsWebSocket against the ws package's server", () => {
     expect(close.code).toBe(1006);
   });
 
+  it("the Node entry: TlsWebSocket's default connector is Node's TCP; tunnelConnector needs no WebSocket class in Node 20", async () => {
+    const id = identity();
+    const direct = new NodeTlsWebSocket(`ws://127.0.0.1:${wsPort}/echo`);
+    expect(direct).toBeInstanceOf(TlsWebSocket);
+    await opened(direct);
+    direct.send("default connector");
+    expect(await message(direct)).toBe("default connector");
+    direct.close();
+    await closed(direct);
+    const tunneled = new NodeTlsWebSocket(`wss://127.0.0.1:${wssPort}/echo`, [], {
+      connector: nodeTunnelConnector(tunnel.url), ca: id.certPem, servername: SERVER_NAME,
+    });
+    await opened(tunneled);
+    tunneled.close();
+    expect((await closed(tunneled)).wasClean).toBe(true);
+  });
+
   it("fails the opening on a wrong certificate, close() while connecting, a timeout and an aborted signal (error, then close 1006)", async () => {
     const wrongCa = identity("ed25519");
     const bad = await failure(secure("/echo", undefined, { ca: wrongCa.certPem }));
@@ -435,6 +453,22 @@ describe("TlsWebSocket against a server that breaks RFC 6455", () => {
       }
     });
   }
+
+  it("close() to a server that never answers: after closeTimeout, close 1006, not clean", async () => {
+    const server = await rawServer((socket, key) => socket.write(ok101(key)));
+    try {
+      const ws = new TlsWebSocket(`ws://127.0.0.1:${server.port}/`, [], { connector: tcpConnector(), closeTimeout: 100 });
+      await opened(ws);
+      const started = Date.now();
+      ws.close(1000);
+      const e = await closed(ws);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+      expect({ code: e.code, wasClean: e.wasClean }).toEqual({ code: 1006, wasClean: false });
+      expect(sentCloseCode(server.received())).toBe(1000);
+    } finally {
+      server.close();
+    }
+  });
 
   it("an EOF without a close frame: close 1006, not clean", async () => {
     const server = await rawServer((socket, key) => socket.end(Buffer.concat([Buffer.from(ok101(key)), Buffer.from([0x81, 0x02, 0x68, 0x69])])));
