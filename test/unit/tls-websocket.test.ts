@@ -454,6 +454,30 @@ describe("TlsWebSocket against a server that breaks RFC 6455", () => {
     });
   }
 
+  it("many pings at once: answered, the last one's payload in the last pong, never more pongs than pings", async () => {
+    const pings = Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.from([0x89, 0x01, i & 0xff])));
+    const server = await rawServer((socket, key) => socket.write(Buffer.concat([Buffer.from(ok101(key)), pings])));
+    try {
+      const ws = new TlsWebSocket(`ws://127.0.0.1:${server.port}/`, [], { connector: tcpConnector(), closeTimeout: 100 });
+      await opened(ws);
+      const pongs: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        const bytes = server.received();
+        pongs.length = 0;
+        for (let at = 0; at + 7 <= bytes.length; at += 7) pongs.push(bytes[at + 6]! ^ bytes[at + 2]!); // 0x8a, 0x81, 4-byte mask, 1 byte
+        if (pongs.at(-1) === 199) break;
+      }
+      expect(pongs.at(-1)).toBe(199);
+      expect(pongs.length).toBeLessThanOrEqual(200);
+      expect(server.received()[0]).toBe(0x8a);
+      ws.close();
+      await closed(ws);
+    } finally {
+      server.close();
+    }
+  });
+
   it("close() to a server that never answers: after closeTimeout, close 1006, not clean", async () => {
     const server = await rawServer((socket, key) => socket.write(ok101(key)));
     try {
@@ -484,6 +508,22 @@ describe("TlsWebSocket against a server that breaks RFC 6455", () => {
 });
 
 describe("frames and handshake pieces", () => {
+  it("random bytes never make the decoder throw anything but WebSocketProtocolError (seeded)", () => {
+    let seed = 0x5eed;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) & 0xff;
+    for (let run = 0; run < 2000; run++) {
+      const d = new FrameDecoder(4096);
+      const bytes = new Uint8Array(1 + (random() % 64)).map(() => random());
+      try {
+        d.push(bytes.subarray(0, bytes.length >> 1));
+        d.push(bytes.subarray(bytes.length >> 1));
+      } catch (e) {
+        expect(e).toBeInstanceOf(WebSocketProtocolError);
+        expect([1002, 1007, 1009]).toContain((e as WebSocketProtocolError).code);
+      }
+    }
+  });
+
   it("SHA-1 and Sec-WebSocket-Accept match RFC 6455's example and Node's crypto", () => {
     expect(acceptFor("dGhlIHNhbXBsZSBub25jZQ==")).toBe("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     for (const n of [0, 1, 55, 56, 63, 64, 65, 1000]) {

@@ -214,6 +214,8 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
   /** Frames go out in order, each after the previous one was taken (sends of Blobs wait for their bytes). */
   #sending: Promise<void> = Promise.resolve();
   #closeSent = false;
+  /** The payload of the pong waiting to be sent, if one is. */
+  #pongPayload: Uint8Array | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #finished = false;
   /** The streams were closed or dropped: nothing more can be written. */
@@ -474,7 +476,18 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
           if (this.#readyState === OPEN) this.#deliver(m.data);
           break;
         case "ping":
-          if (!this.#closeSent) this.#enqueue(() => encodeFrame(OPCODE.pong, m.payload), 0);
+          // One pong waits at a time, with the latest ping's payload (RFC 6455 section 5.5.3
+          // allows answering only the most recent one): a ping flood while our writes are
+          // stuck queues nothing more.
+          if (this.#closeSent) break;
+          if (this.#pongPayload === undefined) {
+            this.#enqueue(() => {
+              const frame = encodeFrame(OPCODE.pong, this.#pongPayload!);
+              this.#pongPayload = undefined;
+              return frame;
+            }, 0);
+          }
+          this.#pongPayload = m.payload;
           break;
         case "pong":
           break;
