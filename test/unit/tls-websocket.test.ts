@@ -424,6 +424,20 @@ describe("TlsWebSocket against a server that breaks RFC 6455", () => {
     });
   }
 
+  it("a message in the same bytes before a violation reaches `message` first", async () => {
+    const server = await rawServer((socket, key) => socket.write(Buffer.concat([Buffer.from(ok101(key)), Buffer.from([0x81, 0x02, 0x68, 0x69, 0x83, 0x00])])));
+    try {
+      const ws = new TlsWebSocket(`ws://127.0.0.1:${server.port}/`, [], { connector: tcpConnector() });
+      const order: string[] = [];
+      ws.onmessage = (e) => order.push(`message ${e.data}`);
+      const { close } = await failure(ws);
+      expect(order).toEqual(["message hi"]);
+      expect(close.code).toBe(1002);
+    } finally {
+      server.close();
+    }
+  });
+
   const badHandshakes: [string, (key: string) => string, RegExp][] = [
     ["a wrong Sec-WebSocket-Accept", () => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept("x")}\r\n\r\n`, /does not match/],
     ["no Sec-WebSocket-Accept", () => "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", /lacks Sec-WebSocket-Accept/],
@@ -508,20 +522,28 @@ describe("TlsWebSocket against a server that breaks RFC 6455", () => {
 });
 
 describe("frames and handshake pieces", () => {
-  it("random bytes never make the decoder throw anything but WebSocketProtocolError (seeded)", () => {
+  it("random bytes never make the decoder throw: at most a violation (1002, 1007, 1009), last, and then nothing more (seeded)", () => {
     let seed = 0x5eed;
     const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) & 0xff;
+    let violations = 0;
     for (let run = 0; run < 2000; run++) {
       const d = new FrameDecoder(4096);
       const bytes = new Uint8Array(1 + (random() % 64)).map(() => random());
-      try {
-        d.push(bytes.subarray(0, bytes.length >> 1));
-        d.push(bytes.subarray(bytes.length >> 1));
-      } catch (e) {
-        expect(e).toBeInstanceOf(WebSocketProtocolError);
-        expect([1002, 1007, 1009]).toContain((e as WebSocketProtocolError).code);
-      }
+      const out = [...d.push(bytes.subarray(0, bytes.length >> 1)), ...d.push(bytes.subarray(bytes.length >> 1))];
+      const bad = out.findIndex((m) => m.type === "violation");
+      if (bad < 0) continue;
+      violations++;
+      expect(out.slice(bad).every((m) => m.type === "violation")).toBe(true);
+      const error = (out[bad] as { error: WebSocketProtocolError }).error;
+      expect(error).toBeInstanceOf(WebSocketProtocolError);
+      expect([1002, 1007, 1009]).toContain(error.code);
     }
+    expect(violations).toBeGreaterThan(1000);
+  });
+
+  it("messages before a violation in the same bytes are delivered first", () => {
+    const out = new FrameDecoder(1024).push(Buffer.from([0x81, 0x02, 0x68, 0x69, 0x83, 0x00, 0x81, 0x01, 0x61]));
+    expect(out.map((m) => m.type)).toEqual(["text", "violation"]);
   });
 
   it("SHA-1 and Sec-WebSocket-Accept match RFC 6455's example and Node's crypto", () => {

@@ -3,7 +3,7 @@
  * from crypto.getRandomValues (section 5.3); frames we receive must not be
  * (section 5.1). The decoder is incremental (any split of the bytes gives
  * the same messages), assembles fragmented messages, answers nothing itself
- * and throws WebSocketProtocolError on the first violation, with the close
+ * and stops at the first violation: a WebSocketProtocolError with the close
  * code the connection must be failed with. No extension is negotiated, so
  * every RSV bit must be clear (no permessage-deflate yet).
  */
@@ -24,7 +24,9 @@ export type Incoming =
   | { type: "ping"; payload: Uint8Array }
   | { type: "pong"; payload: Uint8Array }
   /** code undefined: the close frame had no body (the close event then says 1005). */
-  | { type: "close"; code: number | undefined; reason: string };
+  | { type: "close"; code: number | undefined; reason: string }
+  /** The server broke the protocol here: what came before it in the same bytes still counts. */
+  | { type: "violation"; error: WebSocketProtocolError };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
@@ -98,9 +100,29 @@ export class FrameDecoder {
     this.#maxMessageBytes = maxMessageBytes;
   }
 
-  /** Bytes from the server, in order; returns what they completed. Throws WebSocketProtocolError. */
+  /** The violation that ended decoding, if one did: nothing after it is read. */
+  #violation: WebSocketProtocolError | undefined;
+
+  /**
+   * Bytes from the server, in order; returns what they completed. A
+   * violation comes last, after the messages that preceded it, and ends
+   * decoding: later calls return it alone.
+   */
   push(chunk: Uint8Array): Incoming[] {
     const out: Incoming[] = [];
+    if (!this.#violation) {
+      try {
+        this.#decode(chunk, out);
+      } catch (e) {
+        if (!(e instanceof WebSocketProtocolError)) throw e;
+        this.#violation = e;
+      }
+    }
+    if (this.#violation) out.push({ type: "violation", error: this.#violation });
+    return out;
+  }
+
+  #decode(chunk: Uint8Array, out: Incoming[]): void {
     let at = 0;
     while (at < chunk.byteLength) {
       if (!this.#frame) {
@@ -118,7 +140,6 @@ export class FrameDecoder {
         if (incoming) out.push(incoming);
       }
     }
-    return out;
   }
 
   /** Reads header bytes from chunk[at...]; once the header is whole, starts the frame. Returns the new offset. */

@@ -454,14 +454,10 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
         if (this.#handle(decoder.push(value))) return;
       }
     } catch (e) {
+      // The transport or TLS broke (a truncation, a reset, a fatal alert).
       if (this.#finished) return;
-      if (e instanceof WebSocketProtocolError) {
-        await this.#fail(e);
-      } else {
-        // The transport or TLS broke (a truncation, a reset, a fatal alert).
-        this.#fire(new WebSocketErrorEvent("error", asError(e)));
-        await this.#finish({ code: 1006, reason: "", wasClean: false }, "drop");
-      }
+      this.#fire(new WebSocketErrorEvent("error", asError(e)));
+      await this.#finish({ code: 1006, reason: "", wasClean: false }, "drop");
     }
   }
 
@@ -491,6 +487,9 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
           break;
         case "pong":
           break;
+        case "violation":
+          void this.#fail(m.error);
+          return true;
         case "close": {
           // The server's close frame: answer with its code (section 5.5.1), then end the connection.
           if (!this.#closeSent) this.#sendClose(m.code, "");
