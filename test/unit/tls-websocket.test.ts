@@ -321,6 +321,21 @@ describe("TlsWebSocket against the ws package's server", () => {
     silent.close();
   });
 
+  it("sends extra request headers (Origin); refuses the handshake's own and malformed ones", async () => {
+    const origins: (string | undefined)[] = [];
+    httpServer.once("upgrade", (req: http.IncomingMessage) => origins.push(req.headers.origin));
+    const ws = plain("/echo", undefined, { headers: { Origin: "https://app.example", "X-Token": "t" } });
+    await opened(ws);
+    expect(origins).toEqual(["https://app.example"]);
+    ws.close();
+    await closed(ws);
+    const connector = tcpConnector();
+    expect(() => new TlsWebSocket("wss://x/", [], { connector, headers: { Host: "evil" } })).toThrow(TypeError);
+    expect(() => new TlsWebSocket("wss://x/", [], { connector, headers: { "Sec-WebSocket-Key": "k" } })).toThrow(TypeError);
+    expect(() => new TlsWebSocket("wss://x/", [], { connector, headers: { "X-A": "1\r\nX-B: 2" } })).toThrow(TypeError);
+    expect(() => new TlsWebSocket("wss://x/", [], { connector, headers: { "bad name": "1" } })).toThrow(TypeError);
+  });
+
   it("refuses bad arguments as the WebSocket standard does", () => {
     const connector = tcpConnector();
     expect(() => new TlsWebSocket("not a url", [], { connector })).toThrow(expect.objectContaining({ name: "SyntaxError" }));

@@ -28,8 +28,32 @@ export function acceptFor(key: string): string {
   return base64(sha1(new TextEncoder().encode(key + GUID)));
 }
 
-/** The Upgrade request for `url` (ws: or wss:), offering `protocols`. */
-export function upgradeRequest(url: URL, key: string, protocols: readonly string[]): Uint8Array {
+/** Headers the handshake itself sets: a caller's `headers` may not. */
+const OWN_HEADERS = new Set([
+  "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol",
+  "sec-websocket-extensions", "sec-websocket-accept", "content-length", "transfer-encoding",
+]);
+
+/**
+ * Checks extra request headers (`Origin`, `Authorization`, `Cookie`, ...):
+ * token names, values without control characters, none of the handshake's own.
+ * @throws TypeError
+ */
+export function checkHeaders(headers: Record<string, string> | undefined): [string, string][] {
+  if (headers === undefined) return [];
+  if (headers === null || typeof headers !== "object") throw new TypeError("headers must be an object of header names to values");
+  return Object.entries(headers).map(([name, value]) => {
+    if (!TOKEN.test(name)) throw new TypeError(`invalid header name: ${JSON.stringify(name)}`);
+    if (OWN_HEADERS.has(name.toLowerCase())) throw new TypeError(`the ${name} header is the WebSocket handshake's own; it cannot be set`);
+    if (typeof value !== "string" || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      throw new TypeError(`the value of the ${name} header must be a string without control characters`);
+    }
+    return [name, value.trim()];
+  });
+}
+
+/** The Upgrade request for `url` (ws: or wss:), offering `protocols`, with `extra` headers (checked by checkHeaders). */
+export function upgradeRequest(url: URL, key: string, protocols: readonly string[], extra: readonly [string, string][] = []): Uint8Array {
   const target = `${url.pathname || "/"}${url.search}`;
   const lines = [
     `GET ${target} HTTP/1.1`,
@@ -39,6 +63,7 @@ export function upgradeRequest(url: URL, key: string, protocols: readonly string
     `Sec-WebSocket-Key: ${key}`,
     "Sec-WebSocket-Version: 13",
     ...(protocols.length > 0 ? [`Sec-WebSocket-Protocol: ${protocols.join(", ")}`] : []),
+    ...extra.map(([name, value]) => `${name}: ${value}`),
   ];
   return new TextEncoder().encode(`${lines.join("\r\n")}\r\n\r\n`);
 }
@@ -90,7 +115,6 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
     const name = colon > 0 ? line.slice(0, colon) : "";
     if (!TOKEN.test(name)) throw new WebSocketHandshakeError(`malformed header line in the server's response: ${JSON.stringify(line.slice(0, 80))}`, status);
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    // eslint-disable-next-line no-control-regex
     if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) throw new WebSocketHandshakeError(`control character in the server's ${name} header`, status);
     const key = name.toLowerCase();
     headers.set(key, [...headers.get(key) ?? [], value]);

@@ -14,7 +14,7 @@ import { TlsSocket, type TlsSocketOptions } from "../tls-socket.js";
 import { ConnectTimeoutError } from "../errors.js";
 import { WebSocketHandshakeError, WebSocketProtocolError } from "./errors.js";
 import { FrameDecoder, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, OPCODE, closePayload, encodeFrame, type Incoming } from "./frames.js";
-import { MAX_RESPONSE_HEAD, TOKEN, checkUpgradeResponse, headEnd, newKey, parseResponseHead, upgradeRequest } from "./handshake.js";
+import { MAX_RESPONSE_HEAD, TOKEN, checkHeaders, checkUpgradeResponse, headEnd, newKey, parseResponseHead, upgradeRequest } from "./handshake.js";
 
 /** Options of TlsWebSocket: where and how to connect, TLS options for wss://, limits. */
 export interface TlsWebSocketOptions extends Omit<TlsSocketOptions, "signal" | "alpnProtocols" | "allowHalfOpen" | "keepSession"> {
@@ -46,6 +46,13 @@ export interface TlsWebSocketOptions extends Omit<TlsSocketOptions, "signal" | "
   closeTimeout?: number;
   /** Aborting it fails the connection: an `error` event with the reason, then `close` 1006. */
   signal?: AbortSignal;
+  /**
+   * Extra headers for the Upgrade request, such as `Origin` (which a
+   * browser's WebSocket sends and some servers require), `Authorization` or
+   * `Cookie`. The handshake's own (Host, Upgrade, Connection,
+   * Sec-WebSocket-*) cannot be set: TypeError.
+   */
+  headers?: Record<string, string>;
 }
 
 /** The `close` event: the code and reason of the close handshake (1005 without a code, 1006 without a handshake). */
@@ -198,6 +205,7 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
 
   readonly #url: URL;
   readonly #protocols: string[];
+  readonly #headers: [string, string][];
   readonly #options: TlsWebSocketOptions;
   readonly #maxMessageBytes: number;
   readonly #closeTimeout: number;
@@ -235,6 +243,7 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
     this.#url = parseUrl(url);
     this.#protocols = parseProtocols(protocols);
+    this.#headers = checkHeaders(options.headers);
     const connector = options.connector ?? defaultConnector();
     if (typeof connector !== "function") {
       throw new TypeError("TlsWebSocket needs options.connector in this runtime (tunnelConnector(url); tcpConnector() from openssl-tls-wasm/node)");
@@ -394,14 +403,14 @@ export class TlsWebSocket extends EventTarget implements WebSocket {
       signal.throwIfAborted();
       let stream: Transport = transport;
       if (this.#url.protocol === "wss:") {
-        const { connector: _c, maxMessageBytes: _m, timeout: _t, closeTimeout: _ct, signal: _s, ...tls } = this.#options;
+        const { connector: _c, maxMessageBytes: _m, timeout: _t, closeTimeout: _ct, signal: _s, headers: _h, ...tls } = this.#options;
         this.#tls = await TlsSocket.connect(transport, { servername: host, ...tls, alpnProtocols: ["http/1.1"], signal });
         stream = this.#tls;
       }
       this.#reader = stream.readable.getReader();
       this.#writer = stream.writable.getWriter();
       const key = newKey();
-      await this.#writer.write(upgradeRequest(this.#url, key, this.#protocols));
+      await this.#writer.write(upgradeRequest(this.#url, key, this.#protocols, this.#headers));
       const response = await this.#readHead();
       rest = response.rest;
       this.#protocol = checkUpgradeResponse(parseResponseHead(response.head), key, this.#protocols).protocol;
