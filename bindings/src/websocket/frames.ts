@@ -9,6 +9,9 @@
  */
 import { WebSocketProtocolError } from "./errors.js";
 
+/** The first allocation for a frame's payload; it grows as the payload arrives. */
+const INITIAL_PAYLOAD = 64 * 1024;
+
 /** Opcodes (RFC 6455 section 5.2). */
 export const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
@@ -84,7 +87,8 @@ export function closePayload(code: number | undefined, reason = ""): Uint8Array 
 /**
  * Incremental decoder of the server's frames. `maxMessageBytes` bounds a
  * whole message (the sum of its fragments): a frame header announcing more
- * is refused before any of its payload is buffered (1009).
+ * is refused before any of its payload is buffered (1009). Below it, memory
+ * follows the bytes that actually arrived.
  */
 export class FrameDecoder {
   readonly #maxMessageBytes: number;
@@ -92,7 +96,7 @@ export class FrameDecoder {
   readonly #header = new Uint8Array(10);
   #headerLength = 0;
   /** The frame whose payload is being read. */
-  #frame: { fin: boolean; opcode: number; payload: Uint8Array; filled: number } | undefined;
+  #frame: { fin: boolean; opcode: number; length: number; payload: Uint8Array; filled: number } | undefined;
   /** The fragmented message being assembled: its opcode and the payloads so far. */
   #message: { opcode: number; parts: Uint8Array[]; bytes: number } | undefined;
 
@@ -130,11 +134,18 @@ export class FrameDecoder {
         if (!this.#frame) break; // the header is still incomplete: the chunk is used up
       }
       const frame = this.#frame;
-      const take = Math.min(frame.payload.byteLength - frame.filled, chunk.byteLength - at);
+      const take = Math.min(frame.length - frame.filled, chunk.byteLength - at);
+      if (frame.filled + take > frame.payload.byteLength) {
+        // Grown as bytes arrive (doubling, up to the announced length), so a header
+        // announcing a large frame costs nothing until its payload comes.
+        const grown = new Uint8Array(Math.min(frame.length, Math.max(frame.filled + take, frame.payload.byteLength * 2)));
+        grown.set(frame.payload.subarray(0, frame.filled));
+        frame.payload = grown;
+      }
       frame.payload.set(chunk.subarray(at, at + take), frame.filled);
       frame.filled += take;
       at += take;
-      if (frame.filled === frame.payload.byteLength) {
+      if (frame.filled === frame.length) {
         this.#frame = undefined;
         const incoming = this.#complete(frame);
         if (incoming) out.push(incoming);
@@ -202,7 +213,7 @@ export class FrameDecoder {
         throw new WebSocketProtocolError(1009, `the server sent a message of more than ${this.#maxMessageBytes} bytes (maxMessageBytes)`);
       }
     }
-    this.#frame = { fin, opcode, payload: new Uint8Array(length), filled: 0 };
+    this.#frame = { fin, opcode, length, payload: new Uint8Array(Math.min(length, INITIAL_PAYLOAD)), filled: 0 };
   }
 
   /** A whole frame: a control frame, or a message once its last fragment is in. */
