@@ -210,6 +210,27 @@ describe("TlsWebSocket against the ws package's server", () => {
     await vi.waitFor(() => expect(seen.closes.at(-1)?.code).toBe(1009), { timeout: 5000 });
   });
 
+  it("20 connections at once, each echoing 256 KiB in 16 messages, all close cleanly (the heap check follows)", async () => {
+    const sockets = Array.from({ length: 20 }, () => secure("/echo"));
+    await Promise.all(sockets.map(async (ws, n) => {
+      ws.binaryType = "arraybuffer";
+      await opened(ws);
+      let received = 0;
+      const done = new Promise<void>((resolve) => {
+        ws.onmessage = (e) => {
+          const bytes = new Uint8Array(e.data as ArrayBuffer);
+          expect(bytes.every((b) => b === n)).toBe(true);
+          received += bytes.byteLength;
+          if (received === 256 * 1024) resolve();
+        };
+      });
+      for (let i = 0; i < 16; i++) ws.send(new Uint8Array(16 * 1024).fill(n));
+      await done;
+      ws.close(1000);
+      expect((await closed(ws)).wasClean).toBe(true);
+    }));
+  });
+
   it("answers a ping with a pong carrying its payload", async () => {
     seen.pongs.length = 0;
     const ws = plain("/ping");
