@@ -58,5 +58,9 @@ export {
   WISP_CLOSE_REASONS, type ConnectWispOptions,
 } from "./transports/wisp.js";
 export {
+  TlsWebSocket, WebSocketCloseEvent, WebSocketErrorEvent, type TlsWebSocketOptions,
+} from "./websocket/tls-websocket.js";
+export { WebSocketHandshakeError, WebSocketProtocolError } from "./websocket/errors.js";
+export {
   tunnelConnector, denoConnector, bunConnector, cloudflareConnector, hostPort, type Connector, type Destination,
 } from "./transports/connector.js";

@@ -3,7 +3,9 @@
 // servers, importing the package by its published name; the only changes
 // are the destination (example.org:443 becomes a local server with a
 // certificate for example.org from a test CA, reached through a local
-// tunnel or Wisp server where the block uses one) and a prelude that defines the block's
+// tunnel or Wisp server where the block uses one; the WebSocket block's
+// wss://example.org is a `ws` echo server over https with that certificate,
+// the tunnel connector pointed at it) and a prelude that defines the block's
 // free variables (`caPem`; the engine blocks' `send`, `received`, `bytes`,
 // `conn`). Where a block prints, the output must match the comment after
 // its console.log ("..." matches anything). Shell blocks: each command is
@@ -13,11 +15,13 @@ import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import * as http from "node:http";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as https from "node:https";
 import * as tls from "node:tls";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logging, server as wisp } from "@mercuryworkshop/wisp-js/server";
+import { WebSocketServer } from "ws";
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { selfSigned, type Identity } from "../helpers/pki.js";
 
@@ -42,6 +46,9 @@ let tunnel: Tunnel;
 /** A Wisp server (wisp-js) for the Wisp block, and its URL. */
 let wispServer: http.Server;
 let wispUrl: string;
+/** A WebSocket echo server (the `ws` package) over https, for example.org; it picks the first subprotocol offered. */
+let wssServer: https.Server;
+let wssPort: number;
 
 beforeAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
@@ -59,7 +66,6 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   port = (server.address() as { port: number }).port;
-  tunnel = await createTunnel({ port: 0, allow: [`127.0.0.1:${port}`] });
   logging.set_level(logging.NONE);
   wisp.options.allow_loopback_ips = true;
   wispServer = http.createServer((_, res) => res.end());
@@ -67,12 +73,22 @@ beforeAll(async () => {
   wispServer.listen(0, "127.0.0.1");
   await once(wispServer, "listening");
   wispUrl = `ws://127.0.0.1:${(wispServer.address() as { port: number }).port}/`;
+  wssServer = https.createServer({ cert: pki.leafPem, key: pki.leafKeyPem });
+  new WebSocketServer({ server: wssServer, handleProtocols: (offered) => [...offered][0] ?? false }).on("connection", (ws) => {
+    ws.on("error", () => {});
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+  await new Promise<void>((r) => wssServer.listen(0, "127.0.0.1", r));
+  wssPort = (wssServer.address() as { port: number }).port;
+  tunnel = await createTunnel({ port: 0, allow: [`127.0.0.1:${port}`, `127.0.0.1:${wssPort}`] });
 }, 60_000);
 afterAll(async () => {
   await tunnel?.close();
   wispServer?.closeAllConnections();
   wispServer?.close();
   server?.close();
+  wssServer?.closeAllConnections();
+  wssServer?.close();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -108,7 +124,10 @@ function localize(code: string): string {
     .replaceAll("ws://127.0.0.1:8080/example.org:443", `${tunnel.url}/127.0.0.1:${port}`)
     .replaceAll('connectTcp("example.org", 443)', `connectTcp("127.0.0.1", ${port})`)
     .replaceAll('"ws://127.0.0.1:5001/"', JSON.stringify(wispUrl))
-    .replaceAll('{ host: "example.org", port: 443 }', `{ host: "127.0.0.1", port: ${port} }`);
+    .replaceAll('{ host: "example.org", port: 443 }', `{ host: "127.0.0.1", port: ${port} }`)
+    // wss://example.org stays the URL (Host, SNI, the certificate's name); the tunnel takes it to the local server.
+    .replaceAll('tunnelConnector("ws://127.0.0.1:8080")',
+      `((c) => (_d, o) => c({ host: "127.0.0.1", port: ${wssPort} }, o))(tunnelConnector(${JSON.stringify(tunnel.url)}))`);
 }
 
 /** Imports first (ES modules need them at the top), then the prelude, then the rest. */

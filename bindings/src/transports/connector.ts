@@ -30,8 +30,19 @@ export function hostPort({ host, port }: Destination): string {
  * WebSocket per connection to `${tunnelUrl}/${host}:${port}`.
  */
 export function tunnelConnector(tunnelUrl: string | URL, options: ConnectWebSocketOptions = {}): Connector {
+  return tunnelConnectorWith(connectWebSocket, tunnelUrl, options);
+}
+
+/**
+ * tunnelConnector over a given connectWebSocket (the Node entry's falls
+ * back to the `ws` package in Node 20).
+ * @internal
+ */
+export function tunnelConnectorWith(
+  connect: (url: string, options: ConnectWebSocketOptions) => Promise<Transport>, tunnelUrl: string | URL, options: ConnectWebSocketOptions,
+): Connector {
   const base = String(tunnelUrl).replace(/\/+$/, "");
-  return (destination, o = {}) => connectWebSocket(`${base}/${hostPort(destination)}`, { ...options, ...(o.signal ? { signal: o.signal } : {}) });
+  return (destination, o = {}) => connect(`${base}/${hostPort(destination)}`, { ...options, ...(o.signal ? { signal: o.signal } : {}) });
 }
 
 /** Deno's native TCP (Deno.connect). */
