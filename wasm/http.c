@@ -37,13 +37,18 @@ struct ow_http {
   uint32_t max_header_bytes, max_headers;
   uint32_t header_bytes, headers;
   int final;            /* the message being parsed is the final response */
+  const char *refusal;  /* the limit that stopped the parser, if one did */
 };
 
+/* Stops the parser: llhttp turns a non-span callback's error into its own
+ * HPE_CB_* code and reason, so ours is kept aside and reported as HPE_USER. */
+static int refuse(llhttp_t *p, const char *reason) {
+  ((ow_http *)p)->refusal = reason;
+  return HPE_USER;
+}
+
 static int record(llhttp_t *p, uint32_t kind, uint32_t offset, uint32_t length, uint32_t value) {
-  if (event_count == OW_HTTP_MAX_EVENTS) {
-    llhttp_set_error_reason(p, "event array full");
-    return HPE_USER;
-  }
+  if (event_count == OW_HTTP_MAX_EVENTS) return refuse(p, "event array full");
   unsigned int *e = &events[event_count++ * 4];
   e[0] = kind; e[1] = offset; e[2] = length; e[3] = value;
   return 0;
@@ -53,10 +58,7 @@ static int record(llhttp_t *p, uint32_t kind, uint32_t offset, uint32_t length, 
 static int head_span(llhttp_t *p, uint32_t kind, const char *at, size_t length) {
   ow_http *h = (ow_http *)p;
   h->header_bytes += length;
-  if (h->header_bytes > h->max_header_bytes) {
-    llhttp_set_error_reason(p, "header overflow");
-    return HPE_USER;
-  }
+  if (h->header_bytes > h->max_header_bytes) return refuse(p, "header overflow");
   return record(p, kind, at - input, length, 0);
 }
 
@@ -72,10 +74,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) { return head_
 static int on_header_value(llhttp_t *p, const char *at, size_t n) { return head_span(p, OW_HTTP_VALUE, at, n); }
 static int on_header_value_complete(llhttp_t *p) {
   ow_http *h = (ow_http *)p;
-  if (++h->headers > h->max_headers) {
-    llhttp_set_error_reason(p, "too many headers");
-    return HPE_USER;
-  }
+  if (++h->headers > h->max_headers) return refuse(p, "too many headers");
   return record(p, OW_HTTP_HEADER_END, 0, 0, 0);
 }
 static int on_headers_complete(llhttp_t *p) {
@@ -84,14 +83,14 @@ static int on_headers_complete(llhttp_t *p) {
   h->final = status >= 200 || status == 101;
   int r = record(p, OW_HTTP_HEADERS_COMPLETE, status, p->flags,
                  (uint32_t)p->http_major << 8 | p->http_minor | (uint32_t)p->upgrade << 16);
-  if (r) return -1;
+  if (r) return r;
   /* A response to HEAD has no body whatever its headers say (RFC 9110 9.3.2). */
   return h->final && h->head ? 1 : 0;
 }
 static int on_body(llhttp_t *p, const char *at, size_t n) { return record(p, OW_HTTP_BODY, at - input, n, 0); }
 static int on_message_complete(llhttp_t *p) {
   ow_http *h = (ow_http *)p;
-  if (record(p, OW_HTTP_MESSAGE_COMPLETE, 0, 0, llhttp_should_keep_alive(p))) return -1;
+  if (record(p, OW_HTTP_MESSAGE_COMPLETE, 0, 0, llhttp_should_keep_alive(p))) return HPE_USER;
   return h->final ? HPE_PAUSED : 0;
 }
 
@@ -121,22 +120,22 @@ void ow_http_start(ow_http *h, int head, unsigned int max_header_bytes, unsigned
   h->max_headers = max_headers;
   h->header_bytes = h->headers = 0;
   h->final = 0;
+  h->refusal = NULL;
 }
 
 int ow_http_execute(ow_http *h, const char *data, size_t length) {
   event_count = 0;
   input = data;
-  if (length > OW_HTTP_MAX_INPUT) {
-    llhttp_set_error_reason(&h->parser, "input longer than OW_HTTP_MAX_INPUT");
-    return HPE_USER;
-  }
-  return llhttp_execute(&h->parser, data, length);
+  if (length > OW_HTTP_MAX_INPUT) return refuse(&h->parser, "input longer than OW_HTTP_MAX_INPUT");
+  int r = llhttp_execute(&h->parser, data, length);
+  return h->refusal ? HPE_USER : r;
 }
 
 int ow_http_finish(ow_http *h) {
   event_count = 0;
   input = NULL;
-  return llhttp_finish(&h->parser);
+  int r = llhttp_finish(&h->parser);
+  return h->refusal ? HPE_USER : r;
 }
 
 size_t ow_http_consumed(ow_http *h) {
@@ -144,7 +143,9 @@ size_t ow_http_consumed(ow_http *h) {
   return pos && input ? (size_t)(pos - input) : 0;
 }
 
-const char *ow_http_reason(ow_http *h) { return llhttp_get_error_reason(&h->parser); }
+const char *ow_http_reason(ow_http *h) {
+  return h->refusal ? h->refusal : llhttp_get_error_reason(&h->parser);
+}
 
 const char *ow_http_error_name(int code) { return llhttp_errno_name((llhttp_errno_t)code); }
 
