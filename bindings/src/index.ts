@@ -56,3 +56,5 @@ export { connectDeno, connectBun, connectCloudflare, type CloudflareSocketLike }
 export {
   tunnelConnector, denoConnector, bunConnector, cloudflareConnector, hostPort, type Connector, type Destination,
 } from "./transports/connector.js";
+export { createFetch, tlsInfo, type Fetch, type FetchOptions, type ResponseTlsInfo } from "./http/fetch.js";
+export { HttpParseError, type HttpParseErrorCode } from "./http/errors.js";

@@ -91,7 +91,9 @@ const bytes = new TextEncoder().encode("hello");
 function localize(code: string): string {
   return code
     .replaceAll("ws://127.0.0.1:8080/example.org:443", `${tunnel.url}/127.0.0.1:${port}`)
-    .replaceAll('connectTcp("example.org", 443)', `connectTcp("127.0.0.1", ${port})`);
+    .replaceAll('connectTcp("example.org", 443)', `connectTcp("127.0.0.1", ${port})`)
+    // fetch's connector: every destination is the local server (the URL, hence SNI and the name checked, stay example.org)
+    .replaceAll("connector: tcpConnector()", `connector: (_d, o) => tcpConnector()({ host: "127.0.0.1", port: ${port} }, o)`);
 }
 
 /** Imports first (ES modules need them at the top), then the prelude, then the rest. */

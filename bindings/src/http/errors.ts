@@ -24,6 +24,7 @@ export type HttpParseErrorCode =
 
 /** A response that is not valid HTTP/1.1 or breaks a limit: the connection it came on is closed, never reused. */
 export class HttpParseError extends Error {
+  /** Always "HttpParseError". */
   override name = "HttpParseError";
   /**
    * @param code What was wrong.

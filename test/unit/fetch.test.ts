@@ -1,0 +1,256 @@
+// createFetch over TlsSocket against Node's https server (and its http
+// server for http:), through tcpConnector and the package's tunnel:
+// keep-alive reuse, chunked and gzip bodies, request bodies, redirects,
+// truncation mid-body, oversized headers, framing errors, abort.
+import { once } from "node:events";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as net from "node:net";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { HttpParseError, TlsTruncationError, createFetch, tlsInfo, tunnelConnector, type Fetch } from "../../bindings/src/index.js";
+import { createTunnel, tcpConnector } from "../../bindings/src/node.js";
+import { selfSigned } from "../helpers/pki.js";
+
+const id = selfSigned("localhost");
+let server: https.Server;
+let plain: http.Server;
+let raw: net.Server;
+let base: string;
+let plainBase: string;
+let rawBase: string;
+let tlsConnections = 0;
+/** What the raw TCP server answers, by the request's path. */
+const rawAnswers = new Map<string, string>();
+
+function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url!, "http://x");
+  const body: Buffer[] = [];
+  req.on("data", (b: Buffer) => body.push(b));
+  req.on("end", () => {
+    switch (url.pathname) {
+      case "/hello":
+        res.setHeader("content-length", 5);
+        res.end("hello");
+        break;
+      case "/chunked":
+        res.write("one ");
+        setTimeout(() => { res.write("two "); res.end("three"); }, 20);
+        break;
+      case "/gzip":
+        res.setHeader("content-encoding", "gzip");
+        res.end(gzipSync(Buffer.from("compressed ".repeat(1000))));
+        break;
+      case "/echo":
+        res.setHeader("x-method", req.method!);
+        res.setHeader("x-framing", req.headers["transfer-encoding"] ?? `length ${req.headers["content-length"]}`);
+        res.end(Buffer.concat(body));
+        break;
+      case "/redirect": {
+        const n = Number(url.searchParams.get("n"));
+        res.statusCode = n % 2 ? 302 : 307;
+        res.setHeader("location", n > 1 ? `/redirect?n=${n - 1}` : "/hello");
+        res.end("moved");
+        break;
+      }
+      case "/truncate":
+        res.setHeader("content-length", 100000);
+        res.write("x".repeat(1000));
+        setTimeout(() => req.socket.destroy(), 50); // no close_notify, no end of the body
+        break;
+      case "/big-headers":
+        res.setHeader("x-big", "a".repeat(20000));
+        res.end("never read");
+        break;
+      case "/slow":
+        res.write("first");
+        break;
+      default:
+        res.statusCode = 404;
+        res.end();
+    }
+  });
+}
+
+beforeAll(async () => {
+  server = https.createServer({ cert: id.certPem, key: id.keyPem }, handler);
+  server.on("secureConnection", () => tlsConnections++);
+  server.listen(0, "127.0.0.1");
+  plain = http.createServer(handler);
+  plain.listen(0, "127.0.0.1");
+  raw = net.createServer((s) => {
+    s.on("error", () => {});
+    s.once("data", (b) => {
+      const path = b.toString("latin1").split(" ")[1]!;
+      s.end(rawAnswers.get(path) ?? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    });
+  });
+  raw.listen(0, "127.0.0.1");
+  await Promise.all([once(server, "listening"), once(plain, "listening"), once(raw, "listening")]);
+  base = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  plainBase = `http://127.0.0.1:${(plain.address() as net.AddressInfo).port}`;
+  rawBase = `http://127.0.0.1:${(raw.address() as net.AddressInfo).port}`;
+});
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+  plain.closeAllConnections();
+  plain.close();
+  raw.close();
+});
+
+const tlsOptions = { ca: [id.certPem], checkHost: "localhost" };
+
+describe("createFetch over tcpConnector", () => {
+  let fetch: Fetch;
+  beforeAll(() => {
+    fetch = createFetch({ connector: tcpConnector(), tls: tlsOptions });
+  });
+  afterAll(() => fetch.close());
+
+  it("GETs, reuses the kept-alive connection, and says what happened underneath", async () => {
+    const before = tlsConnections;
+    const a = await fetch(`${base}/hello`);
+    expect(a.status).toBe(200);
+    expect(a.headers.get("content-length")).toBe("5");
+    expect(a.url).toBe(`${base}/hello`);
+    expect(await a.text()).toBe("hello");
+    const b = await fetch(`${base}/hello`);
+    expect(await b.text()).toBe("hello");
+    expect(tlsConnections - before).toBe(1);
+    const ia = tlsInfo(a)!, ib = tlsInfo(b)!;
+    expect(ia).toMatchObject({ protocol: "TLSv1.3", alpnProtocol: "http/1.1", verification: "verified", connectionReused: false });
+    expect(ib.connectionReused).toBe(true);
+    expect(ia.peerChain[0]?.subject).toContain("localhost");
+  });
+
+  it("streams a chunked body, and decodes gzip", async () => {
+    const c = await fetch(`${base}/chunked`);
+    expect(await c.text()).toBe("one two three");
+    const g = await fetch(`${base}/gzip`);
+    expect(g.headers.get("content-encoding")).toBe("gzip");
+    expect(await g.text()).toBe("compressed ".repeat(1000));
+  });
+
+  it("sends bodies: bytes and strings with Content-Length, a stream chunked", async () => {
+    const s = await fetch(`${base}/echo`, { method: "POST", body: "text body" });
+    expect(s.headers.get("x-framing")).toBe("length 9");
+    expect(await s.text()).toBe("text body");
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("streamed "));
+        c.enqueue(new TextEncoder().encode("body"));
+        c.close();
+      },
+    });
+    const t = await fetch(`${base}/echo`, { method: "PUT", body: stream });
+    expect(t.headers.get("x-framing")).toBe("chunked");
+    expect(t.headers.get("x-method")).toBe("PUT");
+    expect(await t.text()).toBe("streamed body");
+    const h = await fetch(`${base}/hello`, { method: "HEAD" });
+    expect(h.body).toBeNull();
+    expect(await (await fetch(`${base}/hello`)).text()).toBe("hello"); // the HEAD left the connection usable
+  });
+
+  it("follows a redirect chain (302 and 307), or refuses it, or hands it over", async () => {
+    const r = await fetch(`${base}/redirect?n=4`, { method: "POST", body: "x" });
+    expect(r.status).toBe(200);
+    expect(r.redirected).toBe(true);
+    expect(r.url).toBe(`${base}/hello`);
+    expect(await r.text()).toBe("hello");
+    await expect(fetch(`${base}/redirect?n=1`, { redirect: "error" })).rejects.toThrow(TypeError);
+    const m = await fetch(`${base}/redirect?n=1`, { redirect: "manual" });
+    expect(m.status).toBe(302);
+    expect(m.headers.get("location")).toBe("/hello");
+    await m.body?.cancel();
+    await expect(createFetch({ connector: tcpConnector(), tls: tlsOptions, maxRedirects: 2 })(`${base}/redirect?n=4`)).rejects.toThrow("redirects");
+  });
+
+  it("errors a body the connection truncated mid-way, never ends it as complete", async () => {
+    const r = await fetch(`${base}/truncate`);
+    expect(r.status).toBe(200);
+    const err = await r.arrayBuffer().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TlsTruncationError);
+    await expect(tlsInfo(r)!.closed).resolves.toMatchObject({ ending: "truncated" });
+  });
+
+  it("refuses oversized headers with an HttpParseError", async () => {
+    const err = await fetch(`${base}/big-headers`).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpParseError);
+    expect((err as HttpParseError).code).toBe("HEADERS_TOO_LARGE");
+    expect(await (await fetch(`${base}/hello`)).text()).toBe("hello");
+  });
+
+  it("aborts: before the response, and in the middle of its body", async () => {
+    await expect(fetch(`${base}/hello`, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
+    const ac = new AbortController();
+    const r = await fetch(`${base}/slow`, { signal: ac.signal });
+    const reader = r.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("first");
+    ac.abort();
+    await expect(reader.read()).rejects.toMatchObject({ name: "AbortError" });
+    const t = await fetch(`${base}/slow`, { signal: AbortSignal.timeout(200) });
+    await expect(t.text()).rejects.toMatchObject({ name: "TimeoutError" });
+  });
+});
+
+describe("createFetch over http: and bad responses", () => {
+  const fetch = createFetch({ connector: tcpConnector() });
+  afterAll(() => fetch.close());
+
+  it("speaks plain HTTP (no TLS details)", async () => {
+    const r = await fetch(`${plainBase}/chunked`);
+    expect(await r.text()).toBe("one two three");
+    expect(tlsInfo(r)).toBeNull();
+  });
+
+  it.each([
+    ["/cl-te", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "AMBIGUOUS_FRAMING"],
+    ["/te-gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", "UNSUPPORTED_TRANSFER_ENCODING"],
+    ["/status", "HTTP/1.1 20 OK\r\n\r\n", "INVALID_STATUS_LINE"],
+  ])("refuses %s before the response", async (path, answer, code) => {
+    rawAnswers.set(path, answer);
+    await expect(fetch(`${rawBase}${path}`)).rejects.toMatchObject({ name: "HttpParseError", code });
+  });
+
+  it.each([
+    ["/short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "INCOMPLETE_MESSAGE"],
+    ["/long", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef", "EXCESS_DATA"],
+    ["/chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n", "INVALID_CHUNK"],
+  ])("errors %s: the response, or its body when the error comes after the head", async (path, answer, code) => {
+    rawAnswers.set(path, answer);
+    const err = await fetch(`${rawBase}${path}`).then((r) => r.text()).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ name: "HttpParseError", code });
+  });
+});
+
+describe("the pool", () => {
+  it("keeps at most maxConnectionsPerOrigin, and closes idle ones with close_notify after idleTimeout", async () => {
+    const fetch = createFetch({ connector: tcpConnector(), tls: tlsOptions, maxConnectionsPerOrigin: 1, idleTimeout: 100 });
+    const before = tlsConnections;
+    const rs = await Promise.all([1, 2, 3].map(() => fetch(`${base}/chunked`).then(async (r) => [r, await r.text()] as const)));
+    expect(rs.map(([, t]) => t)).toEqual(["one two three", "one two three", "one two three"]);
+    expect(tlsConnections - before).toBe(1);
+    expect(rs.map(([r]) => tlsInfo(r)!.connectionReused)).toEqual([false, true, true]);
+    await expect(tlsInfo(rs[0]![0])!.closed).resolves.toMatchObject({ ending: "clean" });
+    await fetch.close();
+  });
+});
+
+describe("createFetch through the tunnel", () => {
+  it("GETs over TLS through createTunnel, with the connection kept alive", async () => {
+    const port = Number(new URL(base).port);
+    const tunnel = await createTunnel({ port: 0, allow: [`127.0.0.1:${port}`] });
+    const fetch = createFetch({ connector: tunnelConnector(tunnel.url, { WebSocket: WebSocket as never }), tls: tlsOptions });
+    try {
+      expect(await (await fetch(`${base}/chunked`)).text()).toBe("one two three");
+      const g = await fetch(`${base}/gzip`);
+      expect(await g.text()).toBe("compressed ".repeat(1000));
+      expect(tlsInfo(g)!.connectionReused).toBe(true);
+    } finally {
+      await fetch.close();
+      await tunnel.close();
+    }
+  });
+});
