@@ -9,7 +9,7 @@ import * as net from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { HttpParseError, TlsTruncationError, createFetch, tlsInfo, tunnelConnector, type Fetch } from "../../bindings/src/index.js";
+import { HttpParseError, OpenSSL, TlsTruncationError, createFetch, tlsInfo, tunnelConnector, type Fetch } from "../../bindings/src/index.js";
 import { createTunnel, tcpConnector } from "../../bindings/src/node.js";
 import { selfSigned } from "../helpers/pki.js";
 
@@ -26,6 +26,12 @@ const rawAnswers = new Map<string, string>();
 
 function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url!, "http://x");
+  if (url.pathname === "/early") {
+    req.resume();
+    res.setHeader("content-length", 5);
+    res.end("early");
+    return;
+  }
   const body: Buffer[] = [];
   req.on("data", (b: Buffer) => body.push(b));
   req.on("end", () => {
@@ -226,6 +232,40 @@ describe("createFetch over http: and bad responses", () => {
 });
 
 describe("the pool", () => {
+  it("gives the response a server sent before it read a streamed request body, and stops sending that body", async () => {
+    const fetch = createFetch({ connector: tcpConnector(), tls: tlsOptions });
+    let cancelled = false;
+    const endless = new ReadableStream<Uint8Array>({
+      pull: (c) => new Promise((r) => setTimeout(() => { if (!cancelled) c.enqueue(new Uint8Array(1024)); r(); }, 5)),
+      cancel: () => { cancelled = true; },
+    });
+    const r = await fetch(`${base}/early`, { method: "POST", body: endless });
+    expect(await r.text()).toBe("early");
+    await expect.poll(() => cancelled).toBe(true);
+    expect(tlsInfo(r)!.closed).toBeInstanceOf(Promise);
+    await fetch.close();
+  });
+
+  it("frees what bad responses, truncations and aborts used: the heap is back where it was", async () => {
+    const ossl = await OpenSSL.load();
+    const round = async () => {
+      const fetch = createFetch({ connector: tcpConnector(), tls: tlsOptions });
+      rawAnswers.set("/leak", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+      await fetch(`${rawBase}/leak`).catch(() => {});
+      await (await fetch(`${base}/truncate`)).text().catch(() => {});
+      await fetch(`${base}/big-headers`).catch(() => {});
+      const r = await fetch(`${base}/slow`, { signal: AbortSignal.timeout(50) });
+      await r.text().catch(() => {});
+      await (await fetch(`${base}/hello`)).text();
+      await fetch.close();
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the closes in flight
+    };
+    await round(); // warm up: the shared context, the I/O buffer
+    const before = ossl.heapInUse();
+    for (let i = 0; i < 3; i++) await round();
+    expect(ossl.heapInUse()).toBe(before);
+  });
+
   it("keeps at most maxConnectionsPerOrigin, and closes idle ones with close_notify after idleTimeout", async () => {
     const fetch = createFetch({ connector: tcpConnector(), tls: tlsOptions, maxConnectionsPerOrigin: 1, idleTimeout: 100 });
     const before = tlsConnections;

@@ -282,7 +282,8 @@ export function createFetch(options: FetchOptions): Fetch {
       else sending = conn.writer.write(headBytes).then(() => sendChunked(conn, body, signal));
       // a request body failing (or the connection going) while the response comes ends the exchange
       let sendError: unknown;
-      sending.catch((e) => { sendError = e; void conn.destroy(); });
+      let sent = false;
+      sending.then(() => { sent = true; }, (e: unknown) => { sendError = e; void conn.destroy(); });
 
       // the response head (interim responses skipped)
       let got = 0;
@@ -325,6 +326,9 @@ export function createFetch(options: FetchOptions): Fetch {
         if (finished) return;
         finished = true;
         signal.removeEventListener("abort", onAbort);
+        // A streamed request body the server answered before reading it all: the
+        // rest cannot be sent on a connection that must be ready for the next request.
+        if (chunked && !sent) return void conn.destroy();
         void sending.then(() => release(conn, reusable && headResult!.keepAlive && !rest?.length && !conn.dead), () => void conn.destroy());
       };
       const fail = (controller: ReadableStreamDefaultController<Uint8Array>, e: unknown) => {
