@@ -384,7 +384,7 @@ export function createFetch(options: FetchOptions): Fetch {
         if (!complete) await stream.cancel();
         stream = null;
       }
-      const response = new Response(stream, { status: status === 101 ? 200 : status, statusText: headResult.statusText, headers: responseHeaders });
+      const response = new Response(stream, { status, statusText: headResult.statusText, headers: responseHeaders });
       Object.defineProperty(response, "url", { value: url.href });
       if (info) tlsInfos.set(response, info);
       return response;
