@@ -274,6 +274,10 @@ describe("the pool", () => {
     expect(tlsConnections - before).toBe(1);
     expect(rs.map(([r]) => tlsInfo(r)!.connectionReused)).toEqual([false, true, true]);
     await expect(tlsInfo(rs[0]![0])!.closed).resolves.toMatchObject({ ending: "clean" });
+    // a new connection after the idle one closed resumes its TLS session
+    const again = await fetch(`${base}/hello`);
+    await again.text();
+    expect(tlsInfo(again)).toMatchObject({ connectionReused: false, sessionReused: true });
     await fetch.close();
   });
 });

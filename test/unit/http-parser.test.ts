@@ -8,6 +8,7 @@ import { OpenSSL } from "../../bindings/src/index.js";
 import { runtimeOf, type Runtime } from "../../bindings/src/engine/runtime.js";
 import { ResponseParser, type ParserLimits, type ResponseHead } from "../../bindings/src/http/parser.js";
 import { HttpParseError } from "../../bindings/src/http/errors.js";
+import { runHttpInputs } from "../fuzz/http.mjs";
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -144,34 +145,14 @@ describe("ResponseParser", () => {
     expect(r.head?.headers[0]).toEqual(["X", "\x80\xe9"]);
   });
 
-  it("fuzz: mutated and randomly split responses end in a result or an HttpParseError, and free everything", () => {
-    const seeds = [
-      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nA: b\r\n\r\nhello",
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: x\r\n\r\n",
-      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 404 Not Found\r\n\r\nbody",
-    ].map(enc);
-    let seed = 1;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
-    const before = rt.ffi.heap_in_use();
-    const outcomes = new Set<string>();
-    for (let i = 0; i < 20_000; i++) {
-      const input = seeds[rand(seeds.length)]!.slice();
-      for (let m = 1 + rand(4); m > 0; m--) {
-        const at = rand(input.length);
-        const op = rand(3);
-        if (op === 0) input[at] = rand(256);
-        else if (op === 1) input[at] = [0x0d, 0x0a, 0x3a, 0x20, 0x30, 0x3b][rand(6)]!;
-        else input.copyWithin(at, rand(input.length));
-      }
-      try {
-        const r = parse(input, { cuts: [rand(input.length), rand(input.length)], eof: rand(2) === 0 });
-        outcomes.add(r.complete ? "complete" : "partial");
-      } catch (e) {
-        if (!(e instanceof HttpParseError)) throw new Error(`input ${JSON.stringify(dec(input))}: ${e}`);
-        outcomes.add(e.code);
-      }
-    }
-    expect(outcomes.size).toBeGreaterThan(4);
-    expect(rt.ffi.heap_in_use()).toBe(before);
+  it("fuzz (test/fuzz/http.mjs, make fuzz's http target, fixed seed): 20,000 mutated, split inputs end in a result or an HttpParseError, and free everything", () => {
+    const r = runHttpInputs({ ResponseParser, HttpParseError, rt }, { seed: 20261127, count: 20_000 });
+    expect(r.failures).toEqual([]);
+    expect(r.done).toBe(20_000);
+    expect(r.heapDelta).toBe(0);
+    // many distinct outcomes: the mutations reach every part of a response
+    expect(Object.keys(r.outcomes).length).toBeGreaterThan(8);
+    expect(r.outcomes.HEADERS_TOO_LARGE).toBeGreaterThan(0);
+    expect(r.outcomes.complete).toBeGreaterThan(100);
   });
 });
