@@ -232,6 +232,33 @@ describe("createFetch over http: and bad responses", () => {
 });
 
 describe("the pool", () => {
+  it("retries once on a new connection when the kept-alive one is closed as it is reused, before any response byte", async () => {
+    // a server that answers the first request on each connection and drops the connection at the second
+    let connections = 0;
+    const flaky = net.createServer((s) => {
+      connections++;
+      let requests = 0;
+      s.on("error", () => {});
+      s.on("data", () => {
+        if (++requests === 1) s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        else s.destroy();
+      });
+    });
+    flaky.listen(0, "127.0.0.1");
+    await once(flaky, "listening");
+    onTestFinished(() => { flaky.close(); });
+    const url = `http://127.0.0.1:${(flaky.address() as net.AddressInfo).port}/`;
+    const fetch = createFetch({ connector: tcpConnector() });
+    expect(await (await fetch(url)).text()).toBe("ok");
+    expect(await (await fetch(url)).text()).toBe("ok"); // the reused connection dropped, the retry answered
+    expect(connections).toBe(2);
+    // a streamed body is not replayed: the error comes through
+    expect(await (await fetch(url, { method: "POST", body: "x" })).text()).toBe("ok");
+    const stream = new ReadableStream({ start(c) { c.enqueue(new Uint8Array([1])); c.close(); } });
+    await expect(fetch(url, { method: "POST", body: stream })).rejects.toThrow();
+    await fetch.close();
+  });
+
   it("gives the response a server sent before it read a streamed request body, and stops sending that body", async () => {
     const fetch = createFetch({ connector: tcpConnector(), tls: tlsOptions });
     let cancelled = false;
