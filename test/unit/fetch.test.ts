@@ -188,6 +188,18 @@ describe("createFetch over tcpConnector", () => {
     expect(await (await fetch(`${base}/hello`)).text()).toBe("hello");
   });
 
+  // The pin case runs after other tests resumed sessions to this server: a resumed
+  // session would skip onVerify, so createFetch does not resume where there is one.
+  it("verifies as TlsSocket does: an unknown CA, a wrong name and a refused pin reject with CertificateVerificationError", async () => {
+    const other = selfSigned("localhost", "ec-p384"); // another key (selfSigned("localhost") is the server's own)
+    for (const tls of [{ ca: [other.certPem], checkHost: "localhost" }, { ca: [id.certPem], checkHost: "elsewhere.test" },
+      { ...tlsOptions, onVerify: (ok: boolean, d: { depth: number }) => ok && d.depth !== 0 }]) {
+      const f = createFetch({ connector: tcpConnector(), tls });
+      await expect(f(`${base}/hello`), JSON.stringify(Object.keys(tls))).rejects.toMatchObject({ name: "CertificateVerificationError" });
+      await f.close();
+    }
+  });
+
   it("aborts: before the response, and in the middle of its body", async () => {
     await expect(fetch(`${base}/hello`, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
     const ac = new AbortController();

@@ -20,7 +20,9 @@ export interface FetchOptions {
   connector: Connector;
   /**
    * TLS options for every https: connection (ca, cert/key, verify, minVersion, onVerify for pinning,
-   * checkHost, ...). `servername` is the URL's host; `alpnProtocols` is always ["http/1.1"].
+   * checkHost, ...). `servername` is the URL's host; `alpnProtocols` is always ["http/1.1"]. Sessions are
+   * resumed across connections (TlsSocket's `reuseSessions`) except with `onVerify`, which a resumed
+   * session would skip: then only if `reuseSessions` is true.
    */
   tls?: Omit<TlsSocketOptions, "servername" | "alpnProtocols" | "signal" | "allowHalfOpen">;
   /** Connections open at once to one origin (scheme, host, port); more requests wait (default 6). */
@@ -212,7 +214,13 @@ export function createFetch(options: FetchOptions): Fetch {
       let socket: TlsSocket | undefined;
       if (url.protocol === "https:") {
         try {
-          socket = await TlsSocket.connect(transport, { ...options.tls, servername: host, alpnProtocols: ["http/1.1"], signal });
+          // A resumed session skips the certificate's verification, and with it
+          // onVerify: where the application pins through onVerify, every
+          // connection shows it the certificate, unless it asked for resumption.
+          const reuseSessions = options.tls?.reuseSessions ?? (options.tls?.onVerify ? false : undefined);
+          socket = await TlsSocket.connect(transport, {
+            ...options.tls, ...(reuseSessions === undefined ? {} : { reuseSessions }), servername: host, alpnProtocols: ["http/1.1"], signal,
+          });
         } catch (e) {
           await transport.writable.abort(e).catch(() => {});
           await transport.readable.cancel(e).catch(() => {});
