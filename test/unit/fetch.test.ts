@@ -6,6 +6,7 @@ import { once } from "node:events";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
@@ -181,6 +182,27 @@ describe("createFetch over tcpConnector", () => {
     await expect(tlsInfo(r)!.closed).resolves.toMatchObject({ ending: "truncated" });
   });
 
+  it("a body delimited by the connection's end: complete after close_notify, TlsTruncationError without it", async () => {
+    const raw = tls.createServer({ cert: id.certPem, key: id.keyPem }, (s) => {
+      s.on("error", () => {});
+      s.once("data", (b: Buffer) => {
+        s.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
+        if (b.toString().startsWith("GET /clean")) s.end(); // close_notify
+        else setTimeout(() => s.destroy(), 20); // the transport only
+      });
+    });
+    raw.listen(0, "127.0.0.1");
+    await once(raw, "listening");
+    onTestFinished(() => { raw.close(); });
+    const rawTls = `https://127.0.0.1:${(raw.address() as net.AddressInfo).port}`;
+    const clean = await fetch(`${rawTls}/clean`);
+    expect(await clean.text()).toBe("all of it");
+    await expect(tlsInfo(clean)!.closed).resolves.toMatchObject({ ending: "clean" });
+    const cut = await fetch(`${rawTls}/cut`);
+    await expect(cut.text()).rejects.toBeInstanceOf(TlsTruncationError);
+    await expect(tlsInfo(cut)!.closed).resolves.toMatchObject({ ending: "truncated" });
+  });
+
   it("refuses oversized headers with an HttpParseError", async () => {
     const err = await fetch(`${base}/big-headers`).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(HttpParseError);
@@ -192,10 +214,10 @@ describe("createFetch over tcpConnector", () => {
   // session would skip onVerify, so createFetch does not resume where there is one.
   it("verifies as TlsSocket does: an unknown CA, a wrong name and a refused pin reject with CertificateVerificationError", async () => {
     const other = selfSigned("localhost", "ec-p384"); // another key (selfSigned("localhost") is the server's own)
-    for (const tls of [{ ca: [other.certPem], checkHost: "localhost" }, { ca: [id.certPem], checkHost: "elsewhere.test" },
+    for (const options of [{ ca: [other.certPem], checkHost: "localhost" }, { ca: [id.certPem], checkHost: "elsewhere.test" },
       { ...tlsOptions, onVerify: (ok: boolean, d: { depth: number }) => ok && d.depth !== 0 }]) {
-      const f = createFetch({ connector: tcpConnector(), tls });
-      await expect(f(`${base}/hello`), JSON.stringify(Object.keys(tls))).rejects.toMatchObject({ name: "CertificateVerificationError" });
+      const f = createFetch({ connector: tcpConnector(), tls: options });
+      await expect(f(`${base}/hello`), JSON.stringify(Object.keys(options))).rejects.toMatchObject({ name: "CertificateVerificationError" });
       await f.close();
     }
   });
