@@ -230,8 +230,8 @@ describe("createFetch over tcpConnector", () => {
     expect(new TextDecoder().decode((await reader.read()).value)).toBe("first");
     ac.abort();
     await expect(reader.read()).rejects.toMatchObject({ name: "AbortError" });
-    const t = await fetch(`${base}/slow`, { signal: AbortSignal.timeout(200) });
-    await expect(t.text()).rejects.toMatchObject({ name: "TimeoutError" });
+    // a timeout signal: in the body (or before the head, on a slow machine)
+    await expect(fetch(`${base}/slow`, { signal: AbortSignal.timeout(200) }).then((t) => t.text())).rejects.toMatchObject({ name: "TimeoutError" });
   });
 });
 
@@ -315,8 +315,8 @@ describe("the pool", () => {
       await fetch(`${rawBase}/leak`).catch(() => {});
       await (await fetch(`${base}/truncate`)).text().catch(() => {});
       await fetch(`${base}/big-headers`).catch(() => {});
-      const r = await fetch(`${base}/slow`, { signal: AbortSignal.timeout(50) });
-      await r.text().catch(() => {});
+      // aborted in the body, or (a slow handshake) before the head
+      await fetch(`${base}/slow`, { signal: AbortSignal.timeout(50) }).then((r) => r.text()).catch(() => {});
       await (await fetch(`${base}/hello`)).text();
       await fetch.close();
     };
@@ -325,7 +325,8 @@ describe("the pool", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const before = ossl.heapInUse();
     for (let i = 0; i < 3; i++) await round();
-    await expect.poll(() => ossl.heapInUse(), { timeout: 10_000, interval: 100 }).toBe(before);
+    // no growth (it can end lower: the baseline may hold a session or a close still in flight)
+    await expect.poll(() => ossl.heapInUse(), { timeout: 10_000, interval: 100 }).toBeLessThanOrEqual(before);
   });
 
   it("keeps at most maxConnectionsPerOrigin, and closes idle ones with close_notify after idleTimeout", async () => {
