@@ -8,7 +8,7 @@
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine; the browsers
 #   make bench-ct dudect-style timing test of the constant-time AES-GCM, ChaCha20-Poly1305 (wasm/crypto/)
-#   make fuzz     mutation fuzzing of the engine's input path and of the tunnel (FUZZ_ARGS="--inputs N --seconds S --seed N")
+#   make fuzz     mutation fuzzing of the engine's input path, the tunnel and the HTTP parser (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
 #   make docs     the API reference from the TSDoc comments (TypeDoc) into docs/api/ (DOCS_OUT); a warning fails it
@@ -23,7 +23,11 @@ LINK_FLAGS = $(shell sed -e 's/\#.*//' wasm/link-flags.txt)
 OPENSSL_PREFIX = $(shell cat wasm/build/openssl-prefix)
 TS_SOURCES := $(shell find bindings/src -name '*.ts' 2>/dev/null)
 # Our own C, linked with OpenSSL's libraries (wasm/shim.h declares what each exports).
-C_SOURCES := wasm/shim.c wasm/bio.c wasm/ocsp.c
+C_SOURCES := wasm/shim.c wasm/bio.c wasm/ocsp.c wasm/http.c
+# llhttp's C parser (llhttp-src/fetch.sh: pinned, verified, cached outside the
+# repo), compiled into the same module for wasm/http.c.
+LLHTTP_DIR = $(shell cat wasm/build/llhttp-dir)
+LLHTTP_SOURCES = $(LLHTTP_DIR)/src/llhttp.c $(LLHTTP_DIR)/src/api.c $(LLHTTP_DIR)/src/http.c
 
 .PHONY: all setup openssl openssl-tests-smoke generate check-generated docs size test test-openssl demo demo-build bench bench-ct fuzz soak clean FORCE
 all: $(DIST)/openssl.mjs $(DIST)/roots.der wasm/build/bindings.stamp
@@ -39,6 +43,11 @@ wasm/build/openssl-prefix: FORCE | setup
 	@wasm/build-openssl.sh
 
 openssl: wasm/build/openssl-prefix
+
+# The directory of the verified llhttp sources (a no-op once cached).
+wasm/build/llhttp-dir: llhttp-src/llhttp.pin llhttp-src/fetch.sh
+	@mkdir -p wasm/build
+	llhttp-src/fetch.sh > $@.part && mv $@.part $@
 
 # OpenSSL's own test programs, built for wasm with the product's Configure
 # flags and patches (plus the changes in wasm/openssl-tests/configure-delta.txt),
@@ -67,13 +76,14 @@ wasm/build/exports.txt: wasm/build/generated.stamp wasm/exports.json
 	@mkdir -p wasm/build
 	node -e 'process.stdout.write(JSON.stringify(require("./wasm/exports.json").functions))' > $@
 
-$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/exports.txt $(C_SOURCES) wasm/shim.h \
+$(DIST)/openssl.mjs: wasm/build/openssl-prefix wasm/build/llhttp-dir wasm/build/exports.txt $(C_SOURCES) wasm/shim.h \
 		wasm/library.js wasm/pre.js wasm/link-flags.txt wasm/openssl.d.mts
 	@mkdir -p $(DIST)
-	emcc -Iwasm -I$(OPENSSL_PREFIX)/include $(C_SOURCES) \
+	emcc -Iwasm -I$(OPENSSL_PREFIX)/include -I$(LLHTTP_DIR)/include $(C_SOURCES) $(LLHTTP_SOURCES) \
 	  $(OPENSSL_PREFIX)/lib/libssl.a $(OPENSSL_PREFIX)/lib/libcrypto.a \
 	  $(strip $(LINK_FLAGS)) -o $@
 	cp wasm/openssl.d.mts $(DIST)/openssl.d.mts
+	cp $(LLHTTP_DIR)/LICENSE-MIT $(DIST)/LICENSE-llhttp   # llhttp's MIT notice ships with the wasm that contains it
 	@test -f $(DIST)/openssl.wasm
 
 # The default root store (Mozilla's roots from Debian's ca-certificates).

@@ -8,6 +8,7 @@
  *    are created at run time.
  *  - wasm/bio.c: the memory BIO of both ends of a connection.
  *  - wasm/ocsp.c: the check of a stapled OCSP response.
+ *  - wasm/http.c: llhttp (llhttp-src/) over a buffer, for bindings/src/http/.
  */
 #ifndef OPENSSL_WASM_SHIM_H
 #define OPENSSL_WASM_SHIM_H
@@ -93,5 +94,52 @@ int ow_SSL_CTX_set_status_callback(SSL_CTX *ctx, int on);
 long ow_SSL_set_tlsext_status_type(SSL *s, int type);
 int ow_SSL_set_ocsp_response(SSL *s, const unsigned char *der, long len);
 int ow_SSL_check_ocsp(SSL *s);
+
+
+/*
+ * wasm/http.c: an HTTP/1.1 response parser (llhttp) that records what one
+ * call found in a static array of events, four uint32 each: kind, offset and
+ * length of a span of the input, and a value. STATUS, FIELD and VALUE spans
+ * may come in several pieces (input cut mid-line): JS joins consecutive
+ * pieces of one kind; HEADER_END ends a header line. HEADERS_COMPLETE has
+ * offset = status code, length = llhttp's flags, value = major << 8 | minor
+ * | upgrade << 16. MESSAGE_COMPLETE has value = llhttp_should_keep_alive.
+ * ow_http_execute returns llhttp's error code: HPE_OK (0) when it wants more
+ * input, HPE_PAUSED (21) after the final response (ow_http_consumed: bytes of
+ * the input it took), another code on bad input (HPE_USER with the reason
+ * "header overflow" or "too many headers" for the limits of ow_http_start).
+ */
+typedef struct ow_http ow_http;
+#define OW_HTTP_MAX_INPUT 16384   /* bytes per ow_http_execute call */
+#define OW_HTTP_STATUS 1
+#define OW_HTTP_FIELD 2
+#define OW_HTTP_VALUE 3
+#define OW_HTTP_HEADER_END 4
+#define OW_HTTP_HEADERS_COMPLETE 5
+#define OW_HTTP_BODY 6
+#define OW_HTTP_MESSAGE_COMPLETE 7
+/* llhttp's flags in HEADERS_COMPLETE (llhttp.h enum llhttp_flags) and the
+ * error codes JS tells apart (enum llhttp_errno), checked in wasm/http.c. */
+#define OW_HTTP_F_CHUNKED 0x8
+#define OW_HTTP_F_CONTENT_LENGTH 0x20
+#define OW_HTTP_F_TRANSFER_ENCODING 0x200
+#define OW_HTTP_OK 0
+#define OW_HTTP_PAUSED 21
+#define OW_HTTP_USER 24
+ow_http *ow_http_new(void);
+void ow_http_free(ow_http *h);
+/* Before each response: head = the request was HEAD (no body); the limits
+ * cover the status line and header lines of one response. */
+void ow_http_start(ow_http *h, int head, unsigned int max_header_bytes, unsigned int max_headers);
+int ow_http_execute(ow_http *h, const char *data, size_t length);
+/* The input ended (EOF): completes a body delimited by the connection's end,
+ * or returns HPE_INVALID_EOF_STATE (14) for a message cut short. */
+int ow_http_finish(ow_http *h);
+size_t ow_http_consumed(ow_http *h);
+const char *ow_http_reason(ow_http *h);
+/* llhttp's name of an error code ("HPE_INVALID_CHUNK_SIZE", ...). */
+const char *ow_http_error_name(int code);
+unsigned int *ow_http_events(void);
+size_t ow_http_event_count(void);
 
 #endif

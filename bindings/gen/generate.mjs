@@ -194,7 +194,8 @@ const OWNERSHIP = new Map([
   // Names without a get0/get1 marker.
   ["SSL_set_SSL_CTX", "borrowed"],         // SSL_set_SSL_CTX: returns the SSL's context now, not a new reference
   ["ow_sk_X509_value", "borrowed"],        // sk_X509_value: an element of the stack, owned by the stack
-  ["X509_NAME_oneline", "plain"],          // X509_NAME_print_ex(3): a new string (OPENSSL_free) when buf is NULL, else buf
+  ["X509_NAME_oneline", "plain"],
+  ["ow_http_events", "borrowed"],          // wasm/http.c: its static event array          // X509_NAME_print_ex(3): a new string (OPENSSL_free) when buf is NULL, else buf
 ]);
 const OWNED = [/(^|_)new($|_)/, /(^|_)dup($|_)/, /(^|_)get1_/, /(^|_)d2i($|_)/, /^PEM_read_/];
 const BORROWED = [/(^|_)get0_/, /(^|_)get_/, /_method$/, /^BIO_s_/];

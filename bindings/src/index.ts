@@ -64,3 +64,5 @@ export { WebSocketHandshakeError, WebSocketProtocolError } from "./websocket/err
 export {
   tunnelConnector, denoConnector, bunConnector, cloudflareConnector, hostPort, type Connector, type Destination,
 } from "./transports/connector.js";
+export { createFetch, tlsInfo, type Fetch, type FetchOptions, type ResponseTlsInfo } from "./http/fetch.js";
+export { HttpParseError, type HttpParseErrorCode } from "./http/errors.js";

@@ -1,5 +1,5 @@
 // The browser tests' page (blank.html): the runtime smoke test, the README's
-// `for await` loop and the package tour on the main thread (smoke-worker.mjs
+// `for await` loop, the package tour and createFetch on the main thread (smoke-worker.mjs
 // runs the same in a module Worker).
 import * as lib from "/bindings/dist/index.js";
 import { smoke } from "/test/runtimes/smoke.mjs";
@@ -52,6 +52,19 @@ window.runColdHandshakes = async ({ ids, servername, groups, perGroup }) => {
     sctx.dispose();
   }
   return out;
+};
+
+// createFetch through the tunnel (fetch.test.ts): a chunked body, then a gzip
+// body on the kept-alive connection, and the TLS details.
+window.runFetch = async ({ base, tunnelUrl, caPem }) => {
+  const fetch = lib.createFetch({ connector: lib.tunnelConnector(tunnelUrl), tls: { ca: [caPem], checkHost: "localhost" } });
+  const a = await fetch(`${base}/chunked`);
+  const textA = await a.text();
+  const b = await fetch(`${base}/gzip`);
+  const textB = await b.text();
+  const info = lib.tlsInfo(b);
+  await fetch.close();
+  return { textA, gzipLength: textB.length, protocol: info.protocol, alpn: info.alpnProtocol, reused: info.connectionReused };
 };
 
 window.smokeReady = true;

@@ -1,7 +1,8 @@
 // The build's promises (issue 2): a tarball that is not the pinned one is
 // refused before anything is built; the OpenSSL cache key follows the
 // Configure flags and our C files compiled into libcrypto (wasm/crypto/);
-// no OpenSSL source or binary is tracked in git.
+// no OpenSSL source or binary is tracked in git. The same for llhttp
+// (llhttp-src/): a tarball that is not the pinned one is refused.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,6 +50,38 @@ describe("fetching the OpenSSL source", () => {
       encoding: "utf8",
     });
     expect(out.trim()).toBe(join(cache, "tarballs", `openssl-${version}.tar.gz`));
+  });
+});
+
+describe("fetching llhttp", () => {
+  const [llhttpVersion, nodeVersion] = readFileSync(join(root, "llhttp-src/llhttp.pin"), "utf8").trim().split(/\s+/);
+  const cachedNode = join(resolve(prefix, "../.."), "tarballs", `nodejs_${nodeVersion}.orig.tar.xz`);
+
+  it("refuses a tarball whose SHA-256 is not the pinned one, and extracts nothing", () => {
+    const corrupt = join(scratch, `nodejs_${nodeVersion}.orig.tar.xz`);
+    copyFileSync(cachedNode, corrupt);
+    const bytes = readFileSync(corrupt);
+    bytes[1000] ^= 0xff;
+    writeFileSync(corrupt, bytes);
+    const cache = join(scratch, "llhttp-cache");
+    const r = spawnSync(join(root, "llhttp-src/fetch.sh"), [], {
+      env: { ...process.env, LLHTTP_TARBALL: corrupt, OPENSSL_WASM_CACHE: cache }, encoding: "utf8",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/SHA-256 mismatch/);
+    expect(r.stderr).toMatch(/refusing .*: it is not the pinned nodejs/);
+    expect(existsSync(join(cache, "llhttp")) && readdirSync(join(cache, "llhttp")).length).toBeFalsy();
+  });
+
+  it("accepts the pinned tarball from a local path (offline use) and extracts llhttp's C parser", () => {
+    const cache = join(scratch, "llhttp-cache-ok");
+    const out = execFileSync(join(root, "llhttp-src/fetch.sh"), {
+      env: { ...process.env, LLHTTP_TARBALL: cachedNode, OPENSSL_WASM_CACHE: cache }, encoding: "utf8",
+    }).trim();
+    expect(out.startsWith(join(cache, "llhttp", `${llhttpVersion}-`))).toBe(true);
+    expect(readdirSync(join(out, "src")).sort()).toEqual(["api.c", "http.c", "llhttp.c"]);
+    expect(readFileSync(join(out, "include/llhttp.h"), "utf8")).toMatch(new RegExp(`#define LLHTTP_VERSION_MAJOR ${llhttpVersion!.split(".")[0]}\\b`));
+    expect(existsSync(join(out, "LICENSE-MIT"))).toBe(true);
   });
 });
 
@@ -107,6 +140,7 @@ describe("the repository", () => {
   it("tracks no OpenSSL source and no build outputs", () => {
     const files = execFileSync("git", ["ls-files"], { cwd: root, encoding: "utf8" }).split("\n");
     expect(files.filter((f) => /^openssl-src\/.*\.(c|h|pl|pm|in)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => /^llhttp-src\/.*\.(c|h)$/.test(f) || /(^|\/)llhttp\.[ch]$/.test(f))).toEqual([]);
     expect(files.filter((f) => /\.(wasm|a|o)$/.test(f))).toEqual([]);
     expect(files.filter((f) => /^wasm\/dist\//.test(f))).toEqual([]);
   });

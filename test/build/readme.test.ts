@@ -127,7 +127,9 @@ function localize(code: string): string {
     .replaceAll('{ host: "example.org", port: 443 }', `{ host: "127.0.0.1", port: ${port} }`)
     // wss://example.org stays the URL (Host, SNI, the certificate's name); the tunnel takes it to the local server.
     .replaceAll('tunnelConnector("ws://127.0.0.1:8080")',
-      `((c) => (_d, o) => c({ host: "127.0.0.1", port: ${wssPort} }, o))(tunnelConnector(${JSON.stringify(tunnel.url)}))`);
+      `((c) => (_d, o) => c({ host: "127.0.0.1", port: ${wssPort} }, o))(tunnelConnector(${JSON.stringify(tunnel.url)}))`)
+    // fetch's connector: every destination is the local server (the URL, hence SNI and the name checked, stay example.org)
+    .replaceAll("connector: tcpConnector()", `connector: (_d, o) => tcpConnector()({ host: "127.0.0.1", port: ${port} }, o)`);
 }
 
 /** Imports first (ES modules need them at the top), then the prelude, then the rest. */

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// make fuzz: mutation fuzzing of the engine's input path (client and server)
-// and of the tunnel (its parsing, and a live tunnel), on loopback only,
+// make fuzz: mutation fuzzing of the engine's input path (client and server),
+// of the tunnel (its parsing, and a live tunnel) and of the HTTP response
+// parser (http: llhttp in the wasm, http.mjs), on loopback only,
 // bounded by a number of inputs and a time budget, reproducible from --seed.
 //
-//   node test/fuzz/fuzz.mjs [--targets client,server,tunnel] [--inputs 1000000]
+//   node test/fuzz/fuzz.mjs [--targets client,server,tunnel,http] [--inputs 1000000]
 //                           [--seconds 3600] [--seed 1] [--workers 2] [--live-share 0.04]
 //                           [--tunnel-live 20000]
 //
@@ -29,7 +30,7 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const o = { targets: ["client", "server", "tunnel"], inputs: 1_000_000, seconds: 3600, seed: 1, workers: 2, liveShare: 0.04, tunnelLive: 20_000 };
+  const o = { targets: ["client", "server", "tunnel", "http"], inputs: 1_000_000, seconds: 3600, seed: 1, workers: 2, liveShare: 0.04, tunnelLive: 20_000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -51,7 +52,7 @@ function parseArgs(argv) {
     else if (a === "--tunnel-live") o.tunnelLive = int(a, value(), 0);
     else throw new Error(`unknown argument ${a}`);
   }
-  for (const t of o.targets) if (!["client", "server", "tunnel"].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of o.targets) if (!["client", "server", "tunnel", "http"].includes(t)) throw new Error(`unknown target ${t}`);
   return o;
 }
 
@@ -119,14 +120,14 @@ async function main() {
     process.exit(2);
   }
   const { makePki } = await import("./engine.mjs");
-  const pki = o.targets.some((t) => t !== "tunnel") ? makePki() : null;
+  const pki = o.targets.some((t) => t === "client" || t === "server") ? makePki() : null;
   console.log(`fuzz: seed ${o.seed}, up to ${o.inputs} inputs per target in ${o.seconds} s, ${o.workers} worker(s)` +
     `${o.targets.includes("tunnel") ? ` (tunnel: ${o.inputs} parser + ${o.tunnelLive} live)` : ""}; loopback only`);
   const rows = [];
   let failed = false;
   for (const target of o.targets) {
-    const row = target === "tunnel"
-      ? await (await import("./tunnel.mjs")).fuzzTunnel(o)
+    const row = target === "tunnel" ? await (await import("./tunnel.mjs")).fuzzTunnel(o)
+      : target === "http" ? await (await import("./http.mjs")).fuzzHttp(o)
       : await engineTarget(target, o, pki);
     rows.push(row);
     for (const f of row.failures) {

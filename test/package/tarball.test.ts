@@ -36,7 +36,7 @@ function sources(dir = join(root, "bindings/src")): string[] {
   });
 }
 
-const WASM_DIST = ["openssl.d.mts", "openssl.mjs", "openssl.wasm", "roots.der", "roots.json"].map((f) => `wasm/dist/${f}`);
+const WASM_DIST = ["LICENSE-llhttp", "openssl.d.mts", "openssl.mjs", "openssl.wasm", "roots.der", "roots.json"].map((f) => `wasm/dist/${f}`);
 
 describe("npm pack", () => {
   it("lists the same files as tar finds in the tarball", () => {

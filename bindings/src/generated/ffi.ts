@@ -343,6 +343,26 @@ export interface FFI {
   SSL_set_tlsext_status_type(s: Ptr<"SSL">, type_: number): number;
   /** `size_t ow_heap_in_use(void)` (wasm/shim.c) */
   heap_in_use(): number;
+  /** `size_t ow_http_consumed(ow_http * h)` (wasm/http.c) */
+  http_consumed(h: Ptr<"ow_http">): number;
+  /** `const char * ow_http_error_name(int code)` (wasm/http.c) */
+  http_error_name(code: number): Borrowed<"char">;
+  /** `size_t ow_http_event_count(void)` (wasm/http.c) */
+  http_event_count(): number;
+  /** `unsigned int * ow_http_events(void)` (wasm/http.c) */
+  http_events(): Borrowed<"unsigned int">;
+  /** `int ow_http_execute(ow_http * h, const char * data, size_t length)` (wasm/http.c) */
+  http_execute(h: Ptr<"ow_http">, data: Ptr<"char">, length: number): number;
+  /** `int ow_http_finish(ow_http * h)` (wasm/http.c) */
+  http_finish(h: Ptr<"ow_http">): number;
+  /** `void ow_http_free(ow_http * h)` (wasm/http.c) */
+  http_free(h: Ptr<"ow_http">): void;
+  /** `ow_http * ow_http_new(void)` (wasm/http.c) */
+  http_new(): Owned<"ow_http">;
+  /** `const char * ow_http_reason(ow_http * h)` (wasm/http.c) */
+  http_reason(h: Ptr<"ow_http">): Borrowed<"char">;
+  /** `void ow_http_start(ow_http * h, int head, unsigned int max_header_bytes, unsigned int max_headers)` (wasm/http.c) */
+  http_start(h: Ptr<"ow_http">, head: number, max_header_bytes: number, max_headers: number): void;
   /** `int ow_sk_X509_num(const struct stack_st_X509 * sk)` (wasm/shim.c) */
   sk_X509_num(sk: Ptr<"stack_st_X509">): number;
   /** `X509 * ow_sk_X509_value(const struct stack_st_X509 * sk, int i)` (wasm/shim.c) */
@@ -508,6 +528,16 @@ export function bindFFI(m: RawExports): FFI {
     SSL_set_tlsext_host_name: e._ow_SSL_set_tlsext_host_name,
     SSL_set_tlsext_status_type: e._ow_SSL_set_tlsext_status_type,
     heap_in_use: () => e._ow_heap_in_use() >>> 0,
+    http_consumed: (h) => e._ow_http_consumed(h) >>> 0,
+    http_error_name: e._ow_http_error_name,
+    http_event_count: () => e._ow_http_event_count() >>> 0,
+    http_events: e._ow_http_events,
+    http_execute: e._ow_http_execute,
+    http_finish: e._ow_http_finish,
+    http_free: e._ow_http_free,
+    http_new: e._ow_http_new,
+    http_reason: e._ow_http_reason,
+    http_start: e._ow_http_start,
     sk_X509_num: e._ow_sk_X509_num,
     sk_X509_value: e._ow_sk_X509_value,
   };
