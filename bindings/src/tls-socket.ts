@@ -68,7 +68,9 @@ export interface TlsSocketOptions extends Partial<Omit<ContextOptions, "role">> 
    * session kept from an earlier connection with the same options to the same
    * server name, and keep this connection's sessions for the next one.
    * Default true (reconnects are abbreviated handshakes); false: always a
-   * full handshake. See TlsSocket.clearSessionCache().
+   * full handshake. With `onVerify` the default is false: a resumed session
+   * skips certificate verification, so the listener (a pin, a policy) would
+   * not run; true resumes anyway. See TlsSocket.clearSessionCache().
    */
   reuseSessions?: boolean;
   /**
@@ -380,7 +382,10 @@ export class TlsSocket {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
     signal?.throwIfAborted();
     const { ctx, ownsContext, releaseContext } = await TlsSocket.#context(role, context, openssl, contextOptions);
-    const reuse = role === "client" && ownsContext && reuseSessions !== false
+    // A resumed session skips certificate verification, so an onVerify (a pin, a policy) would not run:
+    // with one, cached sessions are neither used nor kept unless reuseSessions is explicitly true.
+    const reuseWanted = onVerify ? reuseSessions === true : reuseSessions !== false;
+    const reuse = role === "client" && ownsContext && reuseWanted
       ? sessionReuse(ctx.openssl, contextOptions, servername, checkHost) : undefined;
     let conn: TlsConnection;
     const resume = session ?? reuse?.take();

@@ -4,7 +4,7 @@
 // session unusable, and not at all with reuseSessions: false.
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  OpenSSL, TlsSocket, memoryPair, type TlsContext, type ProtocolVersion, type TlsSocketOptions,
+  CertificateVerificationError, OpenSSL, TlsSocket, memoryPair, type TlsContext, type ProtocolVersion, type TlsSocketOptions,
 } from "../../bindings/src/index.js";
 import { SessionCache } from "../../bindings/src/session-cache.js";
 import { Pair, SERVER_NAME, identity } from "../helpers/harness.js";
@@ -60,6 +60,24 @@ describe("reconnects resume by default", () => {
     expect(await visit(sctx, { ca: [id.certPem, selfSigned("unrelated.test").certPem] })).toBe(false);
     expect(await visit(sctx, { alpnProtocols: ["http/1.1"] })).toBe(false);
     expect(await visit(sctx)).toBe(true); // the first options' sessions are still there
+    sctx.dispose();
+  });
+
+  it("never past an onVerify: a pin that refuses the certificate still refuses after a cached session exists", async () => {
+    await TlsSocket.clearSessionCache(ossl);
+    const sctx = server();
+    expect(await visit(sctx)).toBe(false);
+    expect(await visit(sctx)).toBe(true); // a session is cached for these options
+    let calls = 0;
+    const refusingPin = () => {
+      calls++;
+      return false;
+    };
+    await expect(visit(sctx, { onVerify: refusingPin })).rejects.toBeInstanceOf(CertificateVerificationError);
+    expect(calls).toBeGreaterThan(0); // the full handshake ran the listener
+    const acceptingPin = () => true;
+    expect(await visit(sctx, { onVerify: acceptingPin })).toBe(false); // no resumption: the listener must run
+    expect(await visit(sctx, { onVerify: acceptingPin, reuseSessions: true })).toBe(true); // explicitly asked for
     sctx.dispose();
   });
 
