@@ -2,7 +2,8 @@
 // in every browser engine (Chromium, Firefox, WebKit), against the demo's
 // own HTTPS and wss:// servers through its tunnel, driven through the page's
 // controls as a user would: a GET shows 200 and the TLS details, a second
-// GET to the same origin goes on the kept-alive connection, a POST to /echo
+// GET to the same origin goes on the kept-alive connection (which closes
+// cleanly when the pool is closed), a POST to /echo
 // comes back, a gzip body is decoded, a redirect is followed, a refused
 // destination shows the typed error; the wss:// panel echoes a message and
 // closes cleanly with 1000. Also a phone-sized viewport after both panels.
@@ -131,6 +132,10 @@ describe.each(ENGINES)("%s", (engine) => {
     expect(second.status).toMatch(/^200 OK/);
     expect(second.tls["Connection reused"]).toMatch(/^yes/);
     expect(second.body).toMatch(/request 2 on this connection/);
+    // the pool's idle connection ends with close_notify both ways
+    await click(page, "#http-close-pool");
+    await page.waitFor(() => /^ended: /.test([...document.querySelectorAll("#http-tls dt")].find((dt) => dt.textContent === "Connection")!.nextElementSibling!.textContent!));
+    expect(await page.evaluate(() => [...document.querySelectorAll("#http-tls dt")].find((dt) => dt.textContent === "Connection")!.nextElementSibling!.textContent)).toBe("ended: clean");
     await page.close();
   });
 

@@ -49,8 +49,11 @@ function facts(dl: HTMLElement, rows: [string, string, string?][]) {
   dl.replaceChildren(...rows.flatMap(([k, v, cls]) => [el("dt", k), el("dd", v, cls)]));
 }
 
+/** The typed error's name in bold, then its message and causes. */
 function showError(box: HTMLElement, e: unknown) {
-  box.textContent = errorText(e);
+  const text = errorText(e);
+  const colon = text.indexOf(": ");
+  box.replaceChildren(el("strong", text.slice(0, colon + 2)), document.createTextNode(text.slice(colon + 2)));
   box.hidden = false;
 }
 
