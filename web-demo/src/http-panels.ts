@@ -210,7 +210,7 @@ export function setupWebSocketPanel(config: DemoConfig) {
       setOpen(false);
       ui.status.textContent = `Closed: ${e.code}${e.reason ? ` ${e.reason}` : ""} (${e.wasClean ? "clean" : "not clean"})`;
       ui.status.className = `status ws-${e.wasClean ? "clean" : "unclean"}`;
-      log(`closed: code ${e.code}${e.reason ? `, reason "${e.reason}"` : ""}, wasClean ${e.wasClean}`, "ws-close");
+      log(`closed: code ${e.code}${e.reason ? `, reason "${e.reason}"` : ""}, wasClean ${e.wasClean}`, e.wasClean ? "ws-close" : "ws-close-unclean");
     };
   };
   ui.send.onclick = () => {
