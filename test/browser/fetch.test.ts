@@ -1,7 +1,8 @@
 // createFetch in every browser engine (Chromium, Firefox, WebKit), on the
 // main thread: through the package's tunnel (tunnelConnector, the page's
 // WebSocket) to Node's https server: a chunked body, then a gzip body on the
-// kept-alive connection, and the TLS details.
+// kept-alive connection, and the TLS details; a POST's body (Firefox has no
+// Request.body: it once went unsent there).
 import { once } from "node:events";
 import type { Server } from "node:http";
 import * as https from "node:https";
@@ -23,7 +24,11 @@ let base: string;
 
 beforeAll(async () => {
   server = https.createServer({ cert: id.certPem, key: id.keyPem }, (req, res) => {
-    if (req.url === "/gzip") {
+    if (req.url === "/echo") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => res.end(`${req.method} ${Buffer.concat(chunks).toString()}`));
+    } else if (req.url === "/gzip") {
       res.setHeader("content-encoding", "gzip");
       res.end(gzipSync(Buffer.from("z".repeat(5000))));
     } else {
@@ -53,14 +58,14 @@ describe.each(ENGINES)("%s", (engine) => {
     await browser?.close();
   });
 
-  it("createFetch through the tunnel: chunked, then gzip on the kept-alive connection", async () => {
+  it("createFetch through the tunnel: chunked, then gzip on the kept-alive connection, then a POST", async () => {
     const page = await browser.newPage();
     try {
       await page.goto(`${site.url}/test/browser/blank.html`);
       await page.waitFor(() => (window as unknown as { smokeReady?: boolean }).smokeReady === true);
       const result = await page.evaluate((o) => (window as unknown as { runFetch(o: unknown): Promise<unknown> }).runFetch(o),
         { base, tunnelUrl: tunnel.url, caPem: id.certPem });
-      expect(result).toEqual({ textA: "one two", gzipLength: 5000, protocol: "TLSv1.3", alpn: "http/1.1", reused: true });
+      expect(result).toEqual({ textA: "one two", gzipLength: 5000, protocol: "TLSv1.3", alpn: "http/1.1", reused: true, posted: "POST posted body" });
     } finally {
       await page.close();
     }

@@ -1,5 +1,6 @@
 // The page: controls, and a view of what the TLS session (src/session.ts,
 // here or in a Worker) reports.
+import { setupHttpPanel, setupWebSocketPanel } from "./http-panels";
 import { createSession } from "./session";
 import type { CloseMode, Command, DemoConfig, DemoEvent, HandshakeView } from "./types";
 
@@ -153,6 +154,8 @@ async function main() {
     send({ type: "close", mode });
   };
   ui.worker.onchange = () => { if (!connected) ui.reconnect.disabled = true; };
+  setupHttpPanel(config);
+  setupWebSocketPanel(config);
   document.body.dataset.ready = "true";
 }
 

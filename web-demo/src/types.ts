@@ -17,6 +17,10 @@ export interface DemoConfig {
   servername: string;
   /** The page's origin, for the kill endpoint. */
   origin: string;
+  /** The HTTPS server for the fetch panel, by the certificate's host name (servername). */
+  httpsUrl: string;
+  /** The wss:// echo server for the TlsWebSocket panel, likewise. */
+  wssUrl: string;
 }
 
 export type CloseMode = "bidirectional" | "unidirectional" | "quiet" | "peer" | "kill";

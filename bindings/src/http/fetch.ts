@@ -430,6 +430,15 @@ export function createFetch(options: FetchOptions): Fetch {
       body = streamBody || (input instanceof Request && init?.body === undefined && input.body)
         ? request.body as ReadableStream<Uint8Array>
         : new Uint8Array(await request.arrayBuffer());
+    } else if (request.body === undefined) {
+      // Firefox has no Request.prototype.body (undefined, not null): the body
+      // is init's stream, or the request's bytes read whole (an empty body
+      // only when one was given), else it went unsent in Firefox.
+      if (streamBody) body = init!.body as ReadableStream<Uint8Array>;
+      else if (request.method !== "GET" && request.method !== "HEAD") {
+        const bytes = new Uint8Array(await request.arrayBuffer());
+        if (bytes.byteLength > 0 || (init?.body ?? null) !== null) body = bytes;
+      }
     }
     const headers = new Headers();
     for (const [n, v] of request.headers) if (!FORBIDDEN.has(n)) headers.append(n, v);
