@@ -351,8 +351,11 @@ describe("Wisp endpoint: a raw client", () => {
     raw.ws.send(connectPkt(5, echoPort));
     for (let i = 0; i < 12; i++) raw.ws.send(pkt(DATA, 5, Buffer.from("x")));
     const renewed = await raw.packet((p) => p.type === CONTINUE && p.id === 5);
-    expect(renewed.payload.readUInt32LE(0)).toBeGreaterThan(0);
+    expect(renewed.payload.readUInt32LE(0)).toBeGreaterThan(8);
     expect(renewed.payload.readUInt32LE(0)).toBeLessThanOrEqual(16);
+    // One CONTINUE per half-credit (8 packets), not one per packet.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(raw.packets.filter((p) => p.type === CONTINUE && p.id === 5)).toHaveLength(1);
     expect(await waitFor(() => accepted.length > before)).toBe(true);
     const side = accepted.at(-1)!;
     raw.ws.send(pkt(CLOSE, 5, Buffer.from([0x02])));

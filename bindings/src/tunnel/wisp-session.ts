@@ -98,8 +98,8 @@ interface Stream {
   closed: boolean;
   /** DATA packets received and not yet written out to TCP. */
   outstanding: number;
-  /** Packets consumed since the last CONTINUE. */
-  consumed: number;
+  /** The credit the client has left, as far as the server knows: the last CONTINUE's, less the DATA received since. */
+  granted: number;
   bytesUp: number;
   bytesDown: number;
   idle: ReturnType<typeof setTimeout> | undefined;
@@ -240,7 +240,7 @@ export class WispSession {
     const socketOptions = { allowHalfOpen: true, writableHighWaterMark: this.#options.highWaterMark };
     const stream: Stream = {
       id, target, tcp: new net.Socket(socketOptions as net.SocketConstructorOpts), startedAt: performance.now(),
-      connected: false, dialed: false, closed: false, outstanding: 0, consumed: 0, bytesUp: 0, bytesDown: 0, idle: undefined, paused: false,
+      connected: false, dialed: false, closed: false, outstanding: 0, granted: this.#options.credit, bytesUp: 0, bytesDown: 0, idle: undefined, paused: false,
       early: [], earlyBytes: 0,
     };
     this.#streams.set(id, stream);
@@ -338,6 +338,7 @@ export class WispSession {
     stream.idle?.refresh();
     stream.bytesUp += payload.length;
     stream.outstanding++;
+    stream.granted--;
     // Once dialled, tcp.write queues inside the socket until it connects: writableLength counts it all the same.
     if (stream.early) {
       stream.early.push(payload);
@@ -361,15 +362,21 @@ export class WispSession {
     }
   }
 
-  /** A DATA packet reached TCP: renew the client's credit once half of it is spent. */
+  /**
+   * A DATA packet reached TCP. The client's credit is renewed (to the
+   * credit less what still waits for TCP) once that gives it at least half
+   * the credit more than it has left: one CONTINUE per half-credit of
+   * packets, however the client paces them. (A CONTINUE replaces the
+   * client's count, packets in flight included: a client can overshoot by
+   * those, which the byte budget allows for.)
+   */
   #consumed(stream: Stream): void {
     if (stream.closed) return;
     stream.outstanding--;
-    stream.consumed++;
-    if (stream.consumed * 2 < this.#options.credit && stream.outstanding > 0) return;
-    stream.consumed = 0;
-    const credit = Math.max(0, this.#options.credit - stream.outstanding);
-    this.#send(this.#packet(CONTINUE, stream.id, 4, (v) => v.setUint32(HEADER, credit, true)));
+    const available = this.#options.credit - stream.outstanding;
+    if ((available - stream.granted) * 2 < this.#options.credit) return;
+    stream.granted = available;
+    this.#send(this.#packet(CONTINUE, stream.id, 4, (v) => v.setUint32(HEADER, available, true)));
   }
 
   /**
