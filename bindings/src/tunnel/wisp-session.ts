@@ -127,6 +127,12 @@ export class WispSession {
   #idle: ReturnType<typeof setTimeout> | undefined;
   #finished = false;
   #wsPausedForBandwidth = false;
+  /**
+   * Messages that came while the bandwidth budget paused the WebSocket:
+   * ws.pause() stops reading the socket, but ws still emits the messages it
+   * had already read, so they wait here, in order, until the pause ends.
+   */
+  readonly #held: { data: Buffer; isBinary: boolean }[] = [];
 
   constructor(ws: WebSocket, options: WispSessionOptions) {
     this.#ws = ws;
@@ -188,6 +194,7 @@ export class WispSession {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#finished) return;
+    if (this.#wsPausedForBandwidth) return void this.#held.push({ data, isBinary });
     this.#idle?.refresh();
     if (!isBinary) return this.#protocolError("a text message (Wisp packets are binary)");
     if (data.length < HEADER) return this.#protocolError(`a packet of ${data.length} bytes (at least 5)`);
@@ -357,7 +364,11 @@ export class WispSession {
       this.#ws.pause();
       this.#later(waitMs, () => {
         this.#wsPausedForBandwidth = false;
-        if (!this.#finished) this.#ws.resume();
+        while (this.#held.length > 0 && !this.#wsPausedForBandwidth && !this.#finished) {
+          const { data, isBinary } = this.#held.shift()!;
+          this.#onMessage(data, isBinary);
+        }
+        if (!this.#wsPausedForBandwidth && !this.#finished) this.#ws.resume();
       });
     }
   }
@@ -443,6 +454,7 @@ export class WispSession {
     clearTimeout(this.#idle);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    this.#held.length = 0;
   }
 
   /** A handler whose exception is reported and ends the session (1011) instead of escaping into the emitter. */
