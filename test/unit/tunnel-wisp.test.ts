@@ -248,7 +248,9 @@ describe("Wisp endpoint: our client through the tunnel", () => {
   });
 
   it("refusals, each as its CLOSE reason: blocked 0x48, refused 0x44, public: not public 0x48, lookup failed 0x42, lookup timed out 0x43", async () => {
+    const lines: string[] = [];
     const { events, url } = await wispTunnel({
+      log: (line) => lines.push(line),
       allow: [`127.0.0.1:${echoPort}`, `127.0.0.1:${refusedPort}`, "public:7", "*.allowed.test:*"],
       resolve: async (host) => {
         if (host === "slow.test") return new Promise(() => {});
@@ -269,6 +271,8 @@ describe("Wisp endpoint: our client through the tunnel", () => {
     const refused = events.filter((e) => e.event === "refused");
     expect(refused.some((e) => /10\.0\.0\.1 is private/.test(e.reason ?? ""))).toBe(true);
     expect(refused.every((e) => typeof e.stream === "number")).toBe(true);
+    // Text lines name the stream after the connection (#id/stream) and give Wisp reasons in hex.
+    expect(lines.some((l) => new RegExp(`^#\\d+/\\d+ 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${tlsPort} refused \\(0x48\\): destination not allowed`).test(l))).toBe(true);
     // The connection survived every refusal.
     const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
     const w = transport.writable.getWriter();

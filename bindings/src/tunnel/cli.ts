@@ -4,7 +4,7 @@
  *
  *   openssl-tls-wasm-tunnel --listen 127.0.0.1:8080 --allow example.org:443 [--allow host:*]
  *                       [--allow *.example.org:443] [--allow public:443]
- *                       [--origin http://localhost:5173] [--max-connections 64] ...
+ *                       [--origin http://localhost:5173] [--max-connections 64] [--wisp] ...
  *
  * Flags go through util.parseArgs, strict and without positionals. An
  * unknown flag, a missing value, a positional argument, a value for --help,

@@ -71,7 +71,7 @@ export function formatEventText(e: TunnelEvent): string {
   const to = e.target ? ` -> ${e.target}` : "";
   switch (e.event) {
     case "refused":
-      return `${who}${to} refused (${e.code}): ${e.reason}`;
+      return `${who}${to} refused (${e.stream === undefined ? e.code : `0x${(e.code ?? 0).toString(16)}`}): ${e.reason}`;
     case "resolved":
       return `${who}${to}: resolved to ${e.address}`;
     case "connecting":
