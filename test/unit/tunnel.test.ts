@@ -784,6 +784,7 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
   /** Every numeric flag: what 0 means where it is allowed (null: refused), and whether it counts seconds. */
   const numericFlags: [flag: string, zero: string | null, seconds: boolean][] = [
     ["--max-connections", null, false],
+    ["--max-streams-per-connection", null, false],
     ["--max-connections-per-client", null, false],
     ["--max-pending", null, false],
     ["--max-pending-per-client", null, false],

@@ -4,7 +4,7 @@
  *
  *   openssl-tls-wasm-tunnel --listen 127.0.0.1:8080 --allow example.org:443 [--allow host:*]
  *                       [--allow *.example.org:443] [--allow public:443]
- *                       [--origin http://localhost:5173] [--max-connections 64] ...
+ *                       [--origin http://localhost:5173] [--max-connections 64] [--wisp] ...
  *
  * Flags go through util.parseArgs, strict and without positionals. An
  * unknown flag, a missing value, a positional argument, a value for --help,
@@ -32,7 +32,7 @@ const MAX_SECONDS = Math.floor(2_147_483_647 / 1000);
 const DEFAULT_LISTEN = "127.0.0.1:8080";
 const DEFAULT_DRAIN_SECONDS = 30;
 
-type NumericOption = "maxConnections" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
+type NumericOption = "maxConnections" | "maxStreamsPerConnection" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
   "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" |
   "resolveTimeoutMs" | "drainTimeoutMs";
 
@@ -49,6 +49,7 @@ interface NumericFlag {
 const seconds = (ms: number) => `${ms / 1000}`;
 const NUMERIC_FLAGS: Record<string, NumericFlag> = {
   "--max-connections": { option: "maxConnections", unit: "N", help: "live tunnels in total", default: `${TUNNEL_DEFAULTS.maxConnections}` },
+  "--max-streams-per-connection": { option: "maxStreamsPerConnection", unit: "N", help: "streams per Wisp WebSocket (CLOSE 0x49 beyond)", default: `${TUNNEL_DEFAULTS.maxStreamsPerConnection}` },
   "--max-connections-per-client": { option: "maxConnectionsPerClient", unit: "N", help: "live tunnels per client address (IPv6: per /64)", default: `${TUNNEL_DEFAULTS.maxConnectionsPerClient}` },
   "--max-pending": { option: "maxPending", unit: "N", help: "connections not (yet) tunnels, in total", default: `${TUNNEL_DEFAULTS.maxPending}` },
   "--max-pending-per-client": { option: "maxPendingPerClient", unit: "N", help: "connections not (yet) tunnels, per client address", default: `${TUNNEL_DEFAULTS.maxPendingPerClient}` },
@@ -71,6 +72,7 @@ const OPTIONS: Record<string, { type: "string" | "boolean"; multiple?: true; sho
   allow: { type: "string", multiple: true },
   origin: { type: "string", multiple: true },
   log: { type: "string" },
+  wisp: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag.slice(2), { type: "string" as const }])),
 };
@@ -83,6 +85,7 @@ function usageText(): string {
     row("--allow HOST:PORT|HOST:*", "a destination clients may reach; repeat for more; required. HOST: a name or IP"),
     row("", "address (IPv6 in brackets); *.DOMAIN: any name below DOMAIN; public: any host whose"),
     row("", "addresses are all public unicast (checked after DNS, then connected by that address)"),
+    row("--wisp", "also serve Wisp v1 (many streams per WebSocket) on paths ending with \"/\""),
     row("--origin URL", "an Origin allowed to connect; repeat for more; default: any"),
     ...Object.entries(NUMERIC_FLAGS).map(([flag, f]) =>
       row(`${flag} ${f.unit}`, `${f.help} (default ${f.default}${f.zero ? `; 0: ${f.zero}` : ""})`)),
@@ -150,6 +153,7 @@ interface Flags {
   allow?: string[];
   origin?: string[];
   help?: boolean;
+  wisp?: boolean;
   listen?: string;
   log?: string;
   /** The numeric flags, by name without "--". */
@@ -213,7 +217,10 @@ function parseCommandLine(args: readonly string[]): CommandLine {
   const origins = values.origin ?? [];
   const { drainTimeoutMs = DEFAULT_DRAIN_SECONDS * 1000, ...limits } = numbers;
   return {
-    options: { allow, host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ...(origins.length ? { origins } : {}), ...limits },
+    options: {
+      allow, host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ...(origins.length ? { origins } : {}),
+      ...(values.wisp ? { wisp: true } : {}), ...limits,
+    },
     drainTimeoutMs,
     log: format as LogFormat,
   };
@@ -269,5 +276,5 @@ const allowed = command.options.allow.join(", ");
 if (command.log === "json") {
   console.log(JSON.stringify({ ts: new Date().toISOString(), event: "listening", url: tunnel.url, allow: command.options.allow }));
 } else {
-  console.log(`openssl-tls-wasm-tunnel listening on ${tunnel.url}/<host>:<port>; allowed: ${allowed}`);
+  console.log(`openssl-tls-wasm-tunnel listening on ${tunnel.url}/<host>:<port>${command.options.wisp ? ` (Wisp: ${tunnel.url}/)` : ""}; allowed: ${allowed}`);
 }

@@ -14,7 +14,9 @@
  * - `refused`: a WebSocket closed right after its upgrade (`code`, `reason`), or
  *   a `public` rule's destination that resolved to an address not public
  *   (then `target` too, and a `closed` follows)
- * - `connecting`, `connected`, `closed`: a tunnel's life (`closed` has the byte counts)
+ * - `connecting`, `connected`, `closed`: a tunnel's life (`closed` has the byte counts);
+ *   with `stream`, a Wisp stream's (then `code` is the Wisp CLOSE reason); a
+ *   Wisp WebSocket's own end is a `closed` without `stream` or `target`
  * - `resolved`: a `public` rule's destination passed the address check; TCP
  *   connects to `address`
  * - `protocol-error`: the client broke RFC 6455; `ws` closes with 1002/1007/1009
@@ -37,11 +39,13 @@ export interface TunnelEvent {
   id?: number;
   /** The client's address and port, `1.2.3.4:5678` or `[::1]:5678`. */
   client?: string;
+  /** The Wisp stream id (Wisp endpoint only). */
+  stream?: number;
   /** The tunnel's destination, `host:port`. */
   target?: string;
   /** The checked address a `public` rule's destination connects to (`resolved`). */
   address?: string;
-  /** The WebSocket close code sent or received. */
+  /** The WebSocket close code sent or received; for a Wisp stream's event, the Wisp CLOSE reason. */
   code?: number;
   /** The HTTP status answered. */
   status?: number;
@@ -63,19 +67,19 @@ export type Report = (fields: EventFields) => void;
 
 /** The plain-text line for an event, as the `log` option receives it. */
 export function formatEventText(e: TunnelEvent): string {
-  const who = [e.id === undefined ? "" : `#${e.id}`, e.client ?? ""].filter(Boolean).join(" ");
+  const who = [e.id === undefined ? "" : `#${e.id}${e.stream === undefined ? "" : `/${e.stream}`}`, e.client ?? ""].filter(Boolean).join(" ");
   const to = e.target ? ` -> ${e.target}` : "";
   switch (e.event) {
     case "refused":
-      return `${who}${to} refused (${e.code}): ${e.reason}`;
+      return `${who}${to} refused (${e.stream === undefined ? e.code : `0x${(e.code ?? 0).toString(16)}`}): ${e.reason}`;
     case "resolved":
       return `${who}${to}: resolved to ${e.address}`;
     case "connecting":
     case "connected":
       return `${who}${to}: ${e.event}`;
     case "closed":
-      return `${who}${to}: closed (${e.code}${e.reason ? `: ${e.reason}` : ""}), ` +
-        `${e.bytesUp} B up, ${e.bytesDown} B down, ${e.durationMs} ms`;
+      return `${who}${to}: closed (${e.stream === undefined ? e.code : `0x${(e.code ?? 0).toString(16)}`}${e.reason ? `: ${e.reason}` : ""}), ` +
+        `${e.bytesUp ?? 0} B up, ${e.bytesDown ?? 0} B down, ${e.durationMs} ms`;
     case "draining":
     case "stopped":
       return `${e.event}: ${e.connections} connections, ${e.pending} pending${e.reason ? ` (${e.reason})` : ""}`;

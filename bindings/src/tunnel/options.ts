@@ -25,7 +25,19 @@ export interface TunnelOptions {
   host?: string;
   /** Port to listen on (0: any free port; `port` on the Tunnel says which). */
   port?: number;
-  /** At most this many live tunnels at once (default 64); more are refused with 1013. */
+  /**
+   * Serve Wisp v1 on paths ending with "/" (default false: refused with
+   * 1008). Each Wisp stream is checked against `allow` like a wsproxy path.
+   */
+  wisp?: boolean;
+  /** At most this many streams open on one Wisp WebSocket (default 64); more: CLOSE 0x49 (throttled). */
+  maxStreamsPerConnection?: number;
+  /**
+   * At most this many live tunnels at once (default 64); more are refused
+   * with 1013. It bounds live WebSockets (a Wisp one counts as one) and,
+   * separately, TCP connections to destinations (one per wsproxy tunnel, one
+   * per Wisp stream: beyond it a CONNECT gets CLOSE 0x49).
+   */
   maxConnections?: number;
   /** At most this many live tunnels per client address (default 16; IPv6 counts per /64); more: 1013. */
   maxConnectionsPerClient?: number;
@@ -96,6 +108,8 @@ export const TUNNEL_DEFAULTS = {
   host: "127.0.0.1",
   port: 0,
   maxConnections: 64,
+  /** Streams open at once on one Wisp WebSocket. */
+  maxStreamsPerConnection: 64,
   maxConnectionsPerClient: 16,
   maxPending: 128,
   maxPendingPerClient: 16,
@@ -116,6 +130,8 @@ export interface ResolvedOptions {
   origins: ReadonlySet<string> | null;
   host: string;
   port: number;
+  wisp: boolean;
+  maxStreamsPerConnection: number;
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxPending: number;
@@ -133,7 +149,7 @@ export interface ResolvedOptions {
   onEvent: ((event: TunnelEvent) => void) | undefined;
 }
 
-type IntegerName = "port" | "maxConnections" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
+type IntegerName = "port" | "maxConnections" | "maxStreamsPerConnection" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
   "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" | "resolveTimeoutMs";
 
 /**
@@ -153,6 +169,8 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     origins: options.origins === undefined ? null : new Set(stringList("origins", options.origins, false)),
     host: options.host === undefined ? TUNNEL_DEFAULTS.host : checkString("host", options.host),
     port: integer("port", 0, 65535, TUNNEL_DEFAULTS.port),
+    wisp: checkBoolean("wisp", options.wisp),
+    maxStreamsPerConnection: integer("maxStreamsPerConnection", 1, 0xffff_ffff, TUNNEL_DEFAULTS.maxStreamsPerConnection),
     maxConnections: integer("maxConnections", 1, Number.MAX_SAFE_INTEGER, TUNNEL_DEFAULTS.maxConnections),
     maxConnectionsPerClient: integer("maxConnectionsPerClient", 1, Number.MAX_SAFE_INTEGER, TUNNEL_DEFAULTS.maxConnectionsPerClient),
     maxPending: integer("maxPending", 1, Number.MAX_SAFE_INTEGER, TUNNEL_DEFAULTS.maxPending),
@@ -179,6 +197,12 @@ function checkInteger(name: string, value: unknown, min: number, max: number, fa
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`tunnel: ${name} must be an integer from ${min} to ${max}, got ${value}`);
   }
+  return value;
+}
+
+function checkBoolean(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw new TypeError(`tunnel: ${name} must be a boolean, got ${typeof value}`);
   return value;
 }
 

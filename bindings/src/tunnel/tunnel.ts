@@ -28,6 +28,11 @@
  *   4003 more than maxBufferedBytes waited for the slower side
  * ```
  *
+ * Wisp v1 (when created with `wisp: true`): a WebSocket whose path ends
+ * with "/" carries many TCP streams (see wisp-session.ts), each checked
+ * against the same allowlist; without the option such a path is refused
+ * with 1008.
+ *
  * Plain HTTP on the same port: `GET /healthz` answers 200
  * `{"ok":true,"connections":N,"pending":M}` (503 and "ok":false while
  * draining); any other request 426 Upgrade Required.
@@ -44,6 +49,7 @@ import { createReporter, describeError, guarded, type EventFields, type Report }
 import { ClientCounter, clientKey, MAX_TIMER_MS, TokenBucket } from "./limits.js";
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from "./options.js";
 import { Relay } from "./relay.js";
+import { WispSession } from "./wisp-session.js";
 import { addressCheck, screenHost, systemResolver, type ScreenOptions } from "./resolve.js";
 
 export { parseDestination } from "./destination.js";
@@ -67,8 +73,10 @@ export interface Tunnel {
   readonly port: number;
   /** ws://host:port, to which `/<host>:<port>` is appended. */
   readonly url: string;
-  /** Live tunnels (including ones whose close handshake is under way). */
+  /** Live tunnels (including ones whose close handshake is under way); a Wisp WebSocket counts as one. */
   readonly connections: number;
+  /** Wisp streams open now, over every Wisp WebSocket (each holds a TCP connection). */
+  readonly streams: number;
   /** Connections that are not tunnels: before the upgrade, plain HTTP, refused and closing. */
   readonly pending: number;
   /** Whether a graceful close is under way. */
@@ -103,8 +111,21 @@ interface ClientConnection {
   phase: "pending" | "live";
   /** Destroys it if it is not a tunnel by upgradeTimeoutMs after accept. */
   deadline: ReturnType<typeof setTimeout> | undefined;
-  relay: Relay | undefined;
+  relay: Relay | WispSession | undefined;
 }
+
+/** A path that ends with "/" (before any query) asks for Wisp; wsproxy paths end with `/<host>:<port>`. */
+function isWispPath(url: string | undefined): boolean {
+  return (url ?? "").replace(/[?#].*$/s, "").endsWith("/");
+}
+
+/**
+ * Every stream's credit in DATA packets. Small enough that a client keeping
+ * to it with 64 KiB packets (ours) stays well under the default per-stream
+ * byte budget (maxBufferedBytes, 4 MiB), twice over for the CONTINUE in
+ * flight; a client that sends more than the budget anyway loses the stream (0x49).
+ */
+const WISP_STREAM_CREDIT = 16;
 
 /** Listens and returns the running tunnel. Throws TypeError/RangeError on bad options. */
 export async function createTunnel(options: TunnelOptions): Promise<Tunnel> {
@@ -130,6 +151,9 @@ class TunnelService {
   readonly #livePerClient = new ClientCounter();
   #pending = 0;
   #live = 0;
+  /** Live Wisp WebSockets (counted in #live too) and their streams. */
+  #wispSessions = 0;
+  #wispStreams = 0;
   #nextId = 1;
   #closing: Promise<void> | undefined;
   /** Set while draining: cuts the drain short. */
@@ -156,6 +180,10 @@ class TunnelService {
       clientTracking: false, // we track connections ourselves
       maxPayload: options.maxFrameBytes,
       perMessageDeflate: false, // TLS records do not compress; and no compression oracle
+      // A Wisp v1 server must not select a subprotocol (offering one is how a
+      // client asks for Wisp v2); a wsproxy path keeps ws's default, the first offered.
+      handleProtocols: (protocols: Set<string>, req: http.IncomingMessage) =>
+        isWispPath(req.url) ? false : (protocols.values().next().value ?? false),
       // Bounds how long a refused or finished WebSocket can hold its socket
       // by never answering the close frame. In ws 8.23's options, not yet in its types.
       ...{ closeTimeout: CLOSE_HANDSHAKE_TIMEOUT_MS },
@@ -184,6 +212,9 @@ class TunnelService {
       url: `ws://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
       get connections() {
         return service.#live;
+      },
+      get streams() {
+        return service.#wispStreams;
       },
       get pending() {
         return service.#pending;
@@ -250,6 +281,7 @@ class TunnelService {
     } else {
       this.#live--;
       this.#livePerClient.remove(connection.key);
+      if (connection.relay instanceof WispSession) this.#wispSessions--;
     }
     this.#onConnectionClosed?.();
   }
@@ -289,6 +321,29 @@ class TunnelService {
     this.#live++;
     this.#livePerClient.add(connection.key);
     const report = (fields: EventFields) => this.#report({ id, client, ...fields });
+    if ("wisp" in admission) {
+      this.#wispSessions++;
+      const o = this.#options;
+      connection.relay = new WispSession(ws, {
+        rules: o.rules,
+        credit: WISP_STREAM_CREDIT,
+        maxStreams: o.maxStreamsPerConnection,
+        idleTimeoutMs: o.idleTimeoutMs,
+        highWaterMark: o.highWaterMark,
+        maxBufferedBytes: o.maxBufferedBytes,
+        bandwidth: this.#bandwidth,
+        report,
+        screen: (host) => screenHost(host, this.#screening),
+        acquire: () => {
+          if (this.#outbound() >= o.maxConnections) return false;
+          this.#wispStreams++;
+          return true;
+        },
+        release: () => void this.#wispStreams--,
+        draining: () => this.#closing !== undefined,
+      });
+      return;
+    }
     const { destination, checkAddress } = admission;
     connection.relay = new Relay(ws, {
       destination,
@@ -304,13 +359,22 @@ class TunnelService {
 
   /** Where this WebSocket may tunnel to, or why it may not (in the order the checks are made). */
   #admission(req: http.IncomingMessage, connection: ClientConnection):
-    { destination: Destination; checkAddress: boolean } | { refused: { code: number; reason: string } } {
+    { destination: Destination; checkAddress: boolean } | { wisp: true } | { refused: { code: number; reason: string } } {
     const o = this.#options;
     const refuse = (code: number, reason: string) => ({ refused: { code, reason } });
     if (this.#closing) return refuse(CloseCode.goingAway, "the tunnel is shutting down");
     const origin = req.headers.origin;
     if (o.origins && (!origin || !o.origins.has(origin))) {
       return refuse(CloseCode.policyViolation, `origin not allowed: ${origin === undefined ? "(none)" : JSON.stringify(origin)}`);
+    }
+    const limits = () => this.#live >= o.maxConnections
+      ? refuse(CloseCode.tryAgainLater, `too many connections (${o.maxConnections})`)
+      : this.#livePerClient.count(connection.key) >= o.maxConnectionsPerClient
+        ? refuse(CloseCode.tryAgainLater, `too many connections from ${connection.key} (${o.maxConnectionsPerClient})`)
+        : null;
+    if (isWispPath(req.url)) {
+      if (!o.wisp) return refuse(CloseCode.policyViolation, "Wisp is not enabled on this tunnel (a path ending with \"/\")");
+      return limits() ?? { wisp: true };
     }
     const destination = parseDestination(req.url ?? "");
     if (!destination) {
@@ -322,11 +386,16 @@ class TunnelService {
     if (checkAddress && !needsAddressCheck(o.rules, destination)) {
       return refuse(CloseCode.policyViolation, `destination not allowed: ${formatHostPort(destination.host, destination.port)}`);
     }
-    if (this.#live >= o.maxConnections) return refuse(CloseCode.tryAgainLater, `too many connections (${o.maxConnections})`);
-    if (this.#livePerClient.count(connection.key) >= o.maxConnectionsPerClient) {
-      return refuse(CloseCode.tryAgainLater, `too many connections from ${connection.key} (${o.maxConnectionsPerClient})`);
-    }
-    return { destination, checkAddress };
+    if (this.#outbound() >= o.maxConnections) return refuse(CloseCode.tryAgainLater, `too many connections (${o.maxConnections})`);
+    return limits() ?? { destination, checkAddress };
+  }
+
+  /**
+   * TCP connections to destinations: one per wsproxy tunnel, one per Wisp
+   * stream. maxConnections bounds these and, separately, live WebSockets.
+   */
+  #outbound(): number {
+    return this.#live - this.#wispSessions + this.#wispStreams;
   }
 
   /** A request without an upgrade: /healthz, or 426 for anything else; then the connection closes. */
@@ -390,6 +459,8 @@ class TunnelService {
   async #drain(drainTimeoutMs: number): Promise<void> {
     this.#report({ event: "draining", connections: this.#live, pending: this.#pending, reason: `for up to ${drainTimeoutMs} ms` });
     const hurried = new Promise<void>((resolve) => (this.#hurry = resolve));
+    // A Wisp WebSocket with no stream open goes now; the others once their last stream ends.
+    for (const { relay } of [...this.#connections.values()]) if (relay instanceof WispSession) relay.drainCheck();
     await Promise.race([this.#until(() => this.#live === 0), delay(drainTimeoutMs), hurried]);
     for (const { relay } of this.#connections.values()) relay?.end(CloseCode.goingAway, "going away: the tunnel is shutting down", "destroy");
     // Close handshakes (ours and refusals in flight) get a moment before the sockets go.
