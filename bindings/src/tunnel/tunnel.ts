@@ -49,6 +49,7 @@ import { createReporter, describeError, guarded, type EventFields, type Report }
 import { ClientCounter, clientKey, MAX_TIMER_MS, TokenBucket } from "./limits.js";
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from "./options.js";
 import { Relay } from "./relay.js";
+import { WISP_STREAM_CREDIT } from "./wisp-packets.js";
 import { WispSession } from "./wisp-session.js";
 import { addressCheck, screenHost, systemResolver, type ScreenOptions } from "./resolve.js";
 
@@ -118,14 +119,6 @@ interface ClientConnection {
 function isWispPath(url: string | undefined): boolean {
   return (url ?? "").replace(/[?#].*$/s, "").endsWith("/");
 }
-
-/**
- * Every stream's credit in DATA packets. Small enough that a client keeping
- * to it with 64 KiB packets (ours) stays well under the default per-stream
- * byte budget (maxBufferedBytes, 4 MiB), twice over for the CONTINUE in
- * flight; a client that sends more than the budget anyway loses the stream (0x49).
- */
-const WISP_STREAM_CREDIT = 16;
 
 /** Listens and returns the running tunnel. Throws TypeError/RangeError on bad options. */
 export async function createTunnel(options: TunnelOptions): Promise<Tunnel> {

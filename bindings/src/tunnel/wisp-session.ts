@@ -34,36 +34,15 @@
 import * as net from "node:net";
 import type { WebSocket } from "ws";
 import { CloseCode, closeReason } from "./close.js";
-import { formatHostPort, isAllowed, needsAddressCheck, type AllowRule, type Destination } from "./destination.js";
+import type { AllowRule } from "./destination.js";
 import { describeError, guarded, type EventFields } from "./events.js";
 import type { TokenBucket } from "./limits.js";
 import type { Screening } from "./resolve.js";
+import {
+  CLOSE, CONNECT, DATA, PROTOCOL_ERROR, RECENTLY_CLOSED, WispCredit, WispReason, closePacket, connectRequest, continuePacket, dataPacket, readClientPacket,
+} from "./wisp-packets.js";
 
-const CONNECT = 0x01, DATA = 0x02, CONTINUE = 0x03, CLOSE = 0x04;
-const HEADER = 5;
-const TCP = 0x01, UDP = 0x02;
-
-/** Wisp CLOSE reasons this server sends. */
-export const WispReason = {
-  voluntary: 0x02,
-  networkError: 0x03,
-  invalid: 0x41,
-  unreachable: 0x42,
-  timedOut: 0x43,
-  refused: 0x44,
-  transferTimedOut: 0x47,
-  blocked: 0x48,
-  throttled: 0x49,
-} as const;
-
-/** WebSocket close code for a Wisp protocol error (RFC 6455: protocol error). */
-const PROTOCOL_ERROR = 1002;
-
-/**
- * Ids of streams the server closed, kept so DATA the client sent before it
- * saw our CLOSE is dropped rather than called a protocol error. Bounded.
- */
-const RECENTLY_CLOSED = 4096;
+export { WispReason } from "./wisp-packets.js";
 
 /** What a Wisp session needs from the tunnel. */
 export interface WispSessionOptions {
@@ -96,10 +75,7 @@ interface Stream {
   connected: boolean;
   dialed: boolean;
   closed: boolean;
-  /** DATA packets received and not yet written out to TCP. */
-  outstanding: number;
-  /** The credit the client has left, as far as the server knows: the last CONTINUE's, less the DATA received since. */
-  granted: number;
+  readonly credit: WispCredit;
   bytesUp: number;
   bytesDown: number;
   idle: ReturnType<typeof setTimeout> | undefined;
@@ -148,7 +124,7 @@ export class WispSession {
       }), options.idleTimeoutMs);
     }
     // The handshake: every stream's initial credit, on stream 0.
-    this.#send(this.#packet(CONTINUE, 0, 4, (v) => v.setUint32(HEADER, options.credit, true)));
+    this.#send(continuePacket(0, options.credit));
   }
 
   /** Streams open now. */
@@ -178,16 +154,7 @@ export class WispSession {
     if (this.#streams.size === 0 && this.#options.draining()) this.end(CloseCode.goingAway, "going away: the tunnel is shutting down", "fin");
   }
 
-  #packet(type: number, id: number, payload: number, fill?: (view: DataView) => void): Buffer {
-    const bytes = Buffer.alloc(HEADER + payload);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-    view.setUint8(0, type);
-    view.setUint32(1, id, true);
-    fill?.(view);
-    return bytes;
-  }
-
-  #send(bytes: Buffer, callback?: () => void): void {
+  #send(bytes: Uint8Array, callback?: () => void): void {
     if (this.#ws.readyState !== 1) return;
     this.#ws.send(bytes, { binary: true }, callback);
   }
@@ -197,57 +164,46 @@ export class WispSession {
     if (this.#wsPausedForBandwidth) return void this.#held.push({ data, isBinary });
     this.#idle?.refresh();
     if (!isBinary) return this.#protocolError("a text message (Wisp packets are binary)");
-    if (data.length < HEADER) return this.#protocolError(`a packet of ${data.length} bytes (at least 5)`);
-    const type = data[0]!;
-    const id = data.readUInt32LE(1);
-    const stream = this.#streams.get(id);
-    switch (type) {
+    const packet = readClientPacket(data);
+    if ("error" in packet) return this.#protocolError(packet.error);
+    const stream = this.#streams.get(packet.id);
+    switch (packet.type) {
       case CONNECT:
-        if (data.length < HEADER + 3) return this.#protocolError(`CONNECT of ${data.length} bytes (at least 8)`);
-        if (id === 0 || stream) return this.#protocolError(`CONNECT for stream ${id}, ${id === 0 ? "reserved" : "already open"}`);
-        return this.#connect(id, data);
+        if (stream) return this.#protocolError(`CONNECT for stream ${packet.id}, already open`);
+        return this.#connect(packet.id, packet.payload);
       case DATA:
         if (!stream) {
-          if (this.#recentlyClosed.has(id)) return; // sent before the client saw our CLOSE
-          return this.#protocolError(`DATA for stream ${id}, which is not open`);
+          if (this.#recentlyClosed.has(packet.id)) return; // sent before the client saw our CLOSE
+          return this.#protocolError(`DATA for stream ${packet.id}, which is not open`);
         }
-        return this.#onData(stream, data.subarray(HEADER));
+        return this.#onData(stream, packet.payload as Buffer);
       case CLOSE:
-        if (data.length !== HEADER + 1) return this.#protocolError(`CLOSE of ${data.length} bytes (6)`);
-        if (stream) this.#closeStream(stream, null, data[HEADER] === WispReason.voluntary ? "fin" : "destroy", `the client closed the stream (reason 0x${data[HEADER]!.toString(16)})`, data[HEADER]!);
-        else this.#recentlyClosed.delete(id); // two CLOSEs crossing, or a stream the client never opened: harmless
-        return;
-      case CONTINUE:
-        return this.#protocolError("CONTINUE from the client (only the server gives credit)");
-      default:
-        return this.#protocolError(`unknown packet type 0x${type.toString(16).padStart(2, "0")}${type === 0x05 ? " (INFO: Wisp v2; this endpoint speaks v1)" : ""}`);
+        if (stream) {
+          this.#closeStream(stream, null, packet.reason === WispReason.voluntary ? "fin" : "destroy",
+            `the client closed the stream (reason 0x${packet.reason.toString(16)})`, packet.reason);
+        } else {
+          this.#recentlyClosed.delete(packet.id); // two CLOSEs crossing, or a stream the client never opened: harmless
+        }
     }
   }
 
-  #connect(id: number, data: Buffer): void {
-    const kind = data[HEADER]!;
-    const port = data.readUInt16LE(HEADER + 1);
-    const rawHost = data.subarray(HEADER + 3).toString("utf8");
-    const host = rawHost.replace(/^\[|\]$/g, "").toLowerCase();
-    const target = formatHostPort(host, port);
+  #connect(id: number, payload: Uint8Array): void {
+    const request = connectRequest(payload, this.#options.rules);
+    const { target } = request;
     const refuse = (reason: number, why: string) => {
       this.#options.report({ event: "refused", stream: id, target: closeReason(target), code: reason, reason: closeReason(why) });
       this.#sendClose(id, reason);
       this.#remember(id);
     };
-    if (kind === UDP) return refuse(WispReason.invalid, "UDP streams are not supported (TCP only)");
-    if (kind !== TCP) return refuse(WispReason.invalid, `unknown stream type 0x${kind.toString(16)}`);
-    if (!/^[a-z0-9.:-]+$/.test(host) || port === 0) return refuse(WispReason.invalid, `malformed destination ${JSON.stringify(rawHost)}:${port}`);
-    const destination: Destination = { host, port };
-    const checkAddress = !isAllowed(this.#options.rules, destination);
-    if (checkAddress && !needsAddressCheck(this.#options.rules, destination)) return refuse(WispReason.blocked, `destination not allowed: ${target}`);
+    if ("refuse" in request) return refuse(request.refuse, request.why);
+    const { destination: { host }, checkAddress } = request;
     if (this.#options.draining()) return refuse(WispReason.throttled, "the tunnel is shutting down");
     if (this.#streams.size >= this.#options.maxStreams) return refuse(WispReason.throttled, `too many streams on this WebSocket (${this.#options.maxStreams})`);
     if (!this.#options.acquire()) return refuse(WispReason.throttled, "too many connections");
     const socketOptions = { allowHalfOpen: true, writableHighWaterMark: this.#options.highWaterMark };
     const stream: Stream = {
       id, target, tcp: new net.Socket(socketOptions as net.SocketConstructorOpts), startedAt: performance.now(),
-      connected: false, dialed: false, closed: false, outstanding: 0, granted: this.#options.credit, bytesUp: 0, bytesDown: 0, idle: undefined, paused: false,
+      connected: false, dialed: false, closed: false, credit: new WispCredit(this.#options.credit), bytesUp: 0, bytesDown: 0, idle: undefined, paused: false,
       early: [], earlyBytes: 0,
     };
     this.#streams.set(id, stream);
@@ -309,11 +265,7 @@ export class WispSession {
     stream.idle?.refresh();
     this.#idle?.refresh();
     stream.bytesDown += data.length;
-    const out = Buffer.allocUnsafe(HEADER + data.length);
-    out[0] = DATA;
-    out.writeUInt32LE(stream.id, 1);
-    data.copy(out, HEADER);
-    this.#send(out, this.#guard(() => this.#afterWebSocketWrite()));
+    this.#send(dataPacket(stream.id, data), this.#guard(() => this.#afterWebSocketWrite()));
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.#options.maxBufferedBytes) {
       return this.end(CloseCode.bufferLimit, `buffer limit: more than ${this.#options.maxBufferedBytes} bytes waiting for the WebSocket client`, "destroy");
@@ -344,8 +296,7 @@ export class WispSession {
   #onData(stream: Stream, payload: Buffer): void {
     stream.idle?.refresh();
     stream.bytesUp += payload.length;
-    stream.outstanding++;
-    stream.granted--;
+    stream.credit.received();
     // Once dialled, tcp.write queues inside the socket until it connects: writableLength counts it all the same.
     if (stream.early) {
       stream.early.push(payload);
@@ -373,21 +324,11 @@ export class WispSession {
     }
   }
 
-  /**
-   * A DATA packet reached TCP. The client's credit is renewed (to the
-   * credit less what still waits for TCP) once that gives it at least half
-   * the credit more than it has left: one CONTINUE per half-credit of
-   * packets, however the client paces them. (A CONTINUE replaces the
-   * client's count, packets in flight included: a client can overshoot by
-   * those, which the byte budget allows for.)
-   */
+  /** A DATA packet reached TCP: a CONTINUE when the client's credit is due for renewal (WispCredit). */
   #consumed(stream: Stream): void {
     if (stream.closed) return;
-    stream.outstanding--;
-    const available = this.#options.credit - stream.outstanding;
-    if ((available - stream.granted) * 2 < this.#options.credit) return;
-    stream.granted = available;
-    this.#send(this.#packet(CONTINUE, stream.id, 4, (v) => v.setUint32(HEADER, available, true)));
+    const credit = stream.credit.written();
+    if (credit !== null) this.#send(continuePacket(stream.id, credit));
   }
 
   /**
@@ -424,7 +365,7 @@ export class WispSession {
   }
 
   #sendClose(id: number, reason: number): void {
-    this.#send(this.#packet(CLOSE, id, 1, (v) => v.setUint8(HEADER, reason)));
+    this.#send(closePacket(id, reason));
   }
 
   #protocolError(reason: string): void {
