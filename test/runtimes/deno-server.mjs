@@ -5,5 +5,5 @@
 import { serveDenoTunnel } from "../../bindings/dist/edge/index.js";
 
 const limits = JSON.parse(Deno.env.get("EDGE_LIMITS") ?? "{}");
-const { port } = await serveDenoTunnel({ port: 0, maxFrameBytes: 65536, log: (line) => console.log(line), ...limits });
+const { port } = await serveDenoTunnel({ port: 0, maxFrameBytes: 128 * 1024, log: (line) => console.log(line), ...limits });
 console.log(`listening ${port}`);

@@ -1,10 +1,14 @@
-// The tunnel on the edge (bindings/src/edge/): the same wsproxy tunnel as a
-// Cloudflare Worker run by workerd, and as a Deno server, each configured
-// from the environment (TUNNEL_ALLOW) as deployed. Through each: a TlsSocket
-// to a local Node tls echo server with a clean two-way close, and each
-// refusal with its close code: a destination not allowed (1008), a
-// malformed path (1008), a text message (1003), a message over
-// maxFrameBytes (1009); /healthz; a plain request (426).
+// The tunnel on the edge (bindings/src/edge/): the same wsproxy tunnel and
+// Wisp v1 endpoint as a Cloudflare Worker run by workerd, and as a Deno
+// server, each configured from the environment (TUNNEL_ALLOW, TUNNEL_WISP)
+// as deployed. Through each: a TlsSocket to a local Node tls echo server
+// with a clean two-way close, and each refusal with its close code: a
+// destination not allowed (1008), a malformed path (1008), a text message
+// (1003), a message over maxFrameBytes (1009); /healthz; a plain request
+// (426). Over Wisp: several TlsSockets on one WebSocket (our client), the
+// TCP peer's FIN as CLOSE 0x02 after its data, refusals as CLOSE reasons
+// (0x48, 0x41, 0x44), bad packets closing with 1002 and the streams' TCP
+// connections; the Wisp limits in Deno.
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
@@ -12,7 +16,7 @@ import * as tls from "node:tls";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { TlsSocket, WebSocketClosedError, connectWebSocket } from "../../bindings/src/index.js";
+import { TlsSocket, WebSocketClosedError, WispStreamClosedError, connectWebSocket, connectWisp, type Transport, type WispClient } from "../../bindings/src/index.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { freePort } from "../helpers/peers.js";
 
@@ -20,6 +24,13 @@ const root = resolve(import.meta.dirname, "../..");
 const id = identity();
 let echo: tls.Server;
 let echoPort = 0;
+/** A plain TCP server: echoes, and answers "bye" with "bye" and its FIN. */
+let plain: net.Server;
+let plainPort = 0;
+/** A port nothing listens on. */
+let refusedPort = 0;
+/** Every socket the plain server accepted, to check that the tunnel closed them. */
+const accepted: net.Socket[] = [];
 const children: ChildProcess[] = [];
 /** Everything each started program printed so far, by its first argument. */
 const printed = new Map<string, () => string>();
@@ -31,11 +42,25 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
   echoPort = (echo.address() as { port: number }).port;
+  plain = net.createServer({ allowHalfOpen: true }, (s) => {
+    accepted.push(s);
+    s.on("error", () => {});
+    s.on("data", (d: Buffer) => (d.toString() === "bye" ? s.end("bye") : s.write(d)));
+    s.on("end", () => s.end());
+  });
+  await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+  plainPort = (plain.address() as net.AddressInfo).port;
+  refusedPort = await freePort();
 });
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
+  for (const s of accepted) s.destroy();
   echo?.close();
+  plain?.close();
 });
+
+/** The edge tunnels' allowlist: the TLS echo server, the plain one, and a port nothing listens on. */
+const allowList = () => `127.0.0.1:${echoPort},127.0.0.1:${plainPort},127.0.0.1:${refusedPort}`;
 
 /** Starts `cmd` and resolves once `ready` matches its output; the match's first group, if any. */
 async function start(cmd: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<string> {
@@ -63,8 +88,8 @@ async function workerdTunnel(): Promise<string> {
   const http = await freePort();
   const str = (s: string) => JSON.stringify(s);
   const module = (name: string) => `(name = ${str(name)}, esModule = embed ${str(name)})`;
-  const files = ["test/runtimes/cloudflare-worker.mjs", "bindings/dist/edge/index.js", "bindings/dist/edge/relay.js",
-    "bindings/dist/edge/cloudflare.js", "bindings/dist/edge/deno.js", "bindings/dist/tunnel/close.js", "bindings/dist/tunnel/destination.js"];
+  const files = ["test/runtimes/cloudflare-worker.mjs", ...["edge/index", "edge/config", "edge/relay", "edge/wisp", "edge/cloudflare", "edge/deno",
+    "tunnel/close", "tunnel/destination", "tunnel/wisp-packets"].map((m) => `bindings/dist/${m}.js`)];
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .worker), (name = "net", network = (allow = ["local", "private"])) ],
@@ -73,7 +98,7 @@ const config :Workerd.Config = (
 const worker :Workerd.Worker = (
   modules = [ ${files.map(module).join(", ")} ],
   compatibilityDate = "2025-09-01",
-  bindings = [ (name = "TUNNEL_ALLOW", text = ${str(`127.0.0.1:${echoPort}`)}) ],
+  bindings = [ (name = "TUNNEL_ALLOW", text = ${str(allowList())}), (name = "TUNNEL_WISP", text = "1") ],
   globalOutbound = "net",
 );
 `;
@@ -97,7 +122,7 @@ const worker :Workerd.Worker = (
 
 async function denoTunnel(): Promise<string> {
   const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"],
-    { TUNNEL_ALLOW: `127.0.0.1:${echoPort}` }, /listening (\d+)/);
+    { TUNNEL_ALLOW: allowList(), TUNNEL_WISP: "1" }, /listening (\d+)/);
   return `ws://127.0.0.1:${port}`;
 }
 
@@ -109,7 +134,7 @@ async function closeOf(url: string, message?: string | Uint8Array): Promise<{ co
   return new Promise((r) => ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
 }
 
-describe.each([["workerd (Cloudflare Worker)", workerdTunnel], ["Deno", denoTunnel]] as const)("the edge tunnel in %s", (_name, startTunnel) => {
+describe.each([["workerd (Cloudflare Worker)", workerdTunnel, 0x42], ["Deno", denoTunnel, 0x44]] as const)("the edge tunnel in %s", (_name, startTunnel, refusedReason) => {
   let url = "";
   beforeAll(async () => {
     url = await startTunnel();
@@ -135,13 +160,88 @@ describe.each([["workerd (Cloudflare Worker)", workerdTunnel], ["Deno", denoTunn
     expect(await closeOf(`${url}/127.0.0.1:1`)).toEqual({ code: 1008, reason: "destination not allowed: 127.0.0.1:1" });
     expect(await closeOf(`${url}/not-a-destination`)).toMatchObject({ code: 1008, reason: expect.stringMatching(/malformed destination/) });
     expect(await closeOf(`${url}/127.0.0.1:${echoPort}`, "text")).toMatchObject({ code: 1003 });
-    expect(await closeOf(`${url}/127.0.0.1:${echoPort}`, new Uint8Array(65537))).toMatchObject({ code: 1009 });
+    expect(await closeOf(`${url}/127.0.0.1:${echoPort}`, new Uint8Array(128 * 1024 + 1))).toMatchObject({ code: 1009 });
     const refused = await connectWebSocket(`${url}/10.0.0.1:443`, { WebSocket: WebSocket as never }).then(async (t) => {
       const reader = t.readable.getReader();
       return reader.read().then(() => null, (e: unknown) => e);
     }, (e: unknown) => e);
     expect(refused).toBeInstanceOf(WebSocketClosedError);
     expect((refused as WebSocketClosedError).code).toBe(1008);
+  });
+
+  it("serves Wisp v1: three TlsSockets over one WebSocket, 300 kB each way each, clean closes", async () => {
+    const client = await openWisp(url);
+    expect(client.initialCredit).toBe(16);
+    const run = async (n: number) => {
+      const socket = await TlsSocket.connect(await client.connect({ host: "127.0.0.1", port: echoPort }), { ca: id.certPem, servername: SERVER_NAME });
+      const big = new Uint8Array(300_000).map((_, i) => (i * n) & 0xff);
+      const w = socket.writable.getWriter();
+      const writing = w.write(big);
+      const r = socket.readable.getReader();
+      const got: number[] = [];
+      while (got.length < big.length) got.push(...(await r.read()).value!);
+      r.releaseLock();
+      await writing;
+      w.releaseLock();
+      expect(Buffer.from(got).equals(Buffer.from(big))).toBe(true);
+      return (await socket.shutdown({ mode: "bidirectional" })).ending;
+    };
+    expect(await Promise.all([1, 3, 7].map(run))).toEqual(["clean", "clean", "clean"]);
+    client.close();
+  });
+
+  it("Wisp: the TCP peer's FIN arrives as CLOSE 0x02 after its data", async () => {
+    const client = await openWisp(url);
+    const transport = await client.connect({ host: "127.0.0.1", port: plainPort });
+    const w = transport.writable.getWriter();
+    await w.write(new TextEncoder().encode("bye"));
+    w.releaseLock();
+    expect(await drain(transport)).toEqual({ data: "bye", error: null });
+    client.close();
+  });
+
+  it("Wisp refusals as CLOSE reasons: not allowed 0x48, connection refused 0x44 (0x42 in workerd), UDP 0x41, malformed host 0x41", async () => {
+    const client = await openWisp(url);
+    expect(await wispReason(client, 1)).toBe(0x48);
+    expect(await wispReason(client, echoPort, "other.test")).toBe(0x48);
+    // Deno says "Connection refused"; workerd says "cannot connect to the specified address" for every failure.
+    expect(await wispReason(client, refusedPort)).toBe(refusedReason);
+    client.close();
+    const raw = rawWisp(`${url}/`);
+    await raw.opened;
+    raw.ws.send(connectPkt(3, plainPort, "127.0.0.1", 2));
+    raw.ws.send(connectPkt(5, plainPort, "bad host!"));
+    expect((await raw.packet((p) => p.type === CLOSE && p.id === 3)).payload[0]).toBe(0x41);
+    expect((await raw.packet((p) => p.type === CLOSE && p.id === 5)).payload[0]).toBe(0x41);
+    raw.ws.close();
+  });
+
+  const malformed: [string, Uint8Array | string][] = [
+    ["an unknown packet type", pkt(0x09, 5)],
+    ["a packet shorter than its header", new Uint8Array([2, 5, 0])],
+    ["DATA for a stream never opened", pkt(DATA, 1234, new Uint8Array([1]))],
+    ["CONNECT on stream 0", connectPkt(0, 1)],
+    ["CONTINUE from the client", pkt(CONTINUE, 5, new Uint8Array(4))],
+    ["a text message", "hello"],
+  ];
+  it.each(malformed)("Wisp: %s closes the WebSocket with 1002 and ends the streams' TCP connections", async (_what, message) => {
+    const raw = rawWisp(`${url}/`);
+    await raw.opened;
+    const before = accepted.length;
+    raw.ws.send(connectPkt(5, plainPort));
+    expect(await waitFor(() => accepted.length > before)).toBe(true);
+    const side = accepted.at(-1)!;
+    raw.ws.send(message);
+    expect((await raw.closed).code).toBe(1002);
+    expect(await waitFor(() => side.destroyed || side.readableEnded)).toBe(true);
+  });
+
+  it("Wisp: a message over maxFrameBytes closes with 1009", async () => {
+    const raw = rawWisp(`${url}/`);
+    await raw.opened;
+    raw.ws.send(connectPkt(5, plainPort));
+    raw.ws.send(pkt(DATA, 5, new Uint8Array(128 * 1024)));
+    expect((await raw.closed).code).toBe(1009);
   });
 
   it("answers /healthz and plain requests", async () => {
@@ -152,6 +252,72 @@ describe.each([["workerd (Cloudflare Worker)", workerdTunnel], ["Deno", denoTunn
     expect((await fetch(`${http}/`)).status).toBe(426);
   });
 });
+
+// ---- Wisp: our client, and a raw one to send what ours never would
+
+const CONNECT = 1, DATA = 2, CONTINUE = 3, CLOSE = 4;
+
+function pkt(type: number, streamId: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const b = new Uint8Array(5 + payload.length);
+  const v = new DataView(b.buffer);
+  v.setUint8(0, type);
+  v.setUint32(1, streamId, true);
+  b.set(payload, 5);
+  return b;
+}
+
+function connectPkt(streamId: number, port: number, host = "127.0.0.1", kind = 1): Uint8Array {
+  const name = new TextEncoder().encode(host);
+  const p = new Uint8Array(3 + name.length);
+  p[0] = kind;
+  new DataView(p.buffer).setUint16(1, port, true);
+  p.set(name, 3);
+  return pkt(CONNECT, streamId, p);
+}
+
+interface Packet { type: number; id: number; payload: Buffer }
+
+/** A raw Wisp client: the packets it got, and how its WebSocket closed. */
+function rawWisp(url: string) {
+  const ws = new WebSocket(url);
+  ws.on("error", () => {});
+  const packets: Packet[] = [];
+  ws.on("message", (d: Buffer) => packets.push({ type: d[0]!, id: d.readUInt32LE(1), payload: d.subarray(5) }));
+  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
+  const packet = async (match: (p: Packet) => boolean) => {
+    expect(await waitFor(() => packets.some(match))).toBe(true);
+    return packets.find(match)!;
+  };
+  return { ws, packets, closed, packet, opened: new Promise((r) => ws.on("open", r)) };
+}
+
+async function waitFor(condition: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
+    if (condition()) return true;
+  }
+  return condition();
+}
+
+/** What reading a stream to its end gives: its text, and the error that ended it (if one did). */
+async function drain(transport: Transport): Promise<{ data: string; error: unknown }> {
+  let data = "";
+  try {
+    for await (const chunk of transport.readable) data += new TextDecoder().decode(chunk);
+    return { data, error: null };
+  } catch (error) {
+    return { data, error };
+  }
+}
+
+/** The Wisp CLOSE reason a stream to host:port ends with (null: it ended cleanly). */
+async function wispReason(client: WispClient, port: number, host = "127.0.0.1"): Promise<number | null> {
+  const { error } = await drain(await client.connect({ host, port }));
+  if (error === null) return null;
+  expect(error).toBeInstanceOf(WispStreamClosedError);
+  return (error as WispStreamClosedError).reason;
+}
+
+const openWisp = (url: string) => connectWisp(`${url}/`, { WebSocket: WebSocket as never });
 
 describe("the edge tunnel's limits (Deno)", () => {
   let url = "";
@@ -223,15 +389,97 @@ describe("the edge tunnel's limits (Deno)", () => {
   });
 });
 
+describe("the edge tunnel's Wisp limits (Deno)", () => {
+  let url = "";
+  let sink: net.Server;
+  let sinkPort = 0;
+  beforeAll(async () => {
+    sink = net.createServer((s) => {
+      s.on("error", () => {});
+      s.pause();
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+    sinkPort = (sink.address() as net.AddressInfo).port;
+    const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"], {
+      TUNNEL_ALLOW: `127.0.0.1:${plainPort},127.0.0.1:${sinkPort}`,
+      TUNNEL_WISP: "yes",
+      EDGE_LIMITS: JSON.stringify({ maxConnections: 3, maxStreamsPerConnection: 2, idleTimeoutMs: 600, maxBufferedBytes: 256 * 1024 }),
+    }, /listening (\d+)/);
+    url = `ws://127.0.0.1:${port}`;
+  }, 60_000);
+  afterAll(() => sink?.close());
+  const health = async () => (await fetch(`${url.replace(/^ws/, "http")}/healthz`)).json() as Promise<{ connections: number; tcp: number }>;
+
+  it("maxStreamsPerConnection and maxConnections: a stream beyond either gets CLOSE 0x49; closing one makes room; nothing left after", async () => {
+    const a = await openWisp(url);
+    const a1 = await a.connect({ host: "127.0.0.1", port: plainPort });
+    await a.connect({ host: "127.0.0.1", port: plainPort });
+    expect(await wispReason(a, plainPort)).toBe(0x49); // a third stream on this WebSocket
+    const b = await openWisp(url);
+    await b.connect({ host: "127.0.0.1", port: plainPort }); // the third TCP connection in all
+    expect(await wispReason(b, plainPort)).toBe(0x49); // a fourth
+    await a1.writable.close();
+    expect(await waitFor(() => false, 100)).toBe(false);
+    const again = await b.connect({ host: "127.0.0.1", port: plainPort });
+    const w = again.writable.getWriter();
+    await w.write(new TextEncoder().encode("bye"));
+    w.releaseLock();
+    expect((await drain(again)).data).toBe("bye");
+    a.close();
+    b.close();
+    let left = await health();
+    for (let i = 0; i < 50 && (left.tcp > 0 || left.connections > 0); i++) left = await new Promise((r) => setTimeout(r, 20)).then(health);
+    expect(left).toMatchObject({ connections: 0, tcp: 0 });
+  });
+
+  it("a client sending past maxBufferedBytes to a destination that does not read loses that stream (0x49), not the others", async () => {
+    const raw = rawWisp(`${url}/`);
+    await raw.opened;
+    raw.ws.send(connectPkt(1, plainPort));
+    raw.ws.send(connectPkt(2, sinkPort));
+    const chunk = new Uint8Array(60_000);
+    // Far past the credit too: the byte budget is what holds, once the kernel's socket buffers (megabytes on loopback) are full.
+    for (let i = 0; i < 400 && !raw.packets.some((p) => p.type === CLOSE && p.id === 2); i++) {
+      raw.ws.send(pkt(DATA, 2, chunk));
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect((await raw.packet((p) => p.type === CLOSE && p.id === 2)).payload[0]).toBe(0x49);
+    raw.ws.send(pkt(DATA, 1, new TextEncoder().encode("bye")));
+    expect((await raw.packet((p) => p.type === CLOSE && p.id === 1)).payload[0]).toBe(0x02);
+    expect(raw.packets.filter((p) => p.type === DATA && p.id === 1).map((p) => p.payload.toString()).join("")).toBe("bye");
+    raw.ws.close();
+  });
+
+  it("idle: a quiet stream gets CLOSE 0x47; a WebSocket with no stream for as long closes with 1001", async () => {
+    const raw = rawWisp(`${url}/`);
+    await raw.opened;
+    raw.ws.send(connectPkt(9, plainPort));
+    const started = Date.now();
+    expect((await raw.packet((p) => p.type === CLOSE && p.id === 9)).payload[0]).toBe(0x47);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    expect(await raw.closed).toEqual({ code: 1001, reason: "idle timeout" });
+  });
+});
+
+describe("the edge tunnel without TUNNEL_WISP", () => {
+  it("refuses a Wisp path with 1008", async () => {
+    const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"],
+      { TUNNEL_ALLOW: `127.0.0.1:${plainPort}`, TUNNEL_WISP: "" }, /listening (\d+)/);
+    expect(await closeOf(`ws://127.0.0.1:${port}/`)).toEqual({ code: 1008, reason: "Wisp is not enabled on this tunnel (a path ending with \"/\")" });
+  }, 60_000);
+});
+
 describe("the edge tunnel's configuration", () => {
   it("takes exact and *.domain rules, refuses public: rules, an empty allowlist and bad limits", async () => {
-    const { edgeConfig } = await import("../../bindings/src/edge/relay.js");
+    const { edgeConfig } = await import("../../bindings/src/edge/config.js");
     const config = edgeConfig({ allow: ["example.org:443", "*.example.net:*"] });
     expect(config.rules.map((r) => r.kind)).toEqual(["host", "subdomains"]);
     expect(() => edgeConfig({ allow: ["public:443"] })).toThrow(/public:PORT rules need every resolved address checked/);
     expect(() => edgeConfig({ allow: [] })).toThrow(/never an open proxy/);
     expect(() => edgeConfig({ allow: ["example.org:443"], maxConnections: 0 })).toThrow(RangeError);
     expect(() => edgeConfig({ allow: ["example.org:443"], idleTimeoutMs: 1.5 })).toThrow(RangeError);
+    expect(() => edgeConfig({ allow: ["example.org:443"], maxFrameBytes: 63 })).toThrow(RangeError);
+    expect(() => edgeConfig({ allow: ["example.org:443"], wisp: "yes" as never })).toThrow(/wisp must be a boolean/);
     expect(() => edgeConfig({ allow: ["not a rule"] })).toThrow(TypeError);
   });
 });

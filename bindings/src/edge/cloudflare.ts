@@ -10,12 +10,14 @@
  * ```
  *
  * with the allowlist in the environment (`TUNNEL_ALLOW = "example.org:443"`,
- * optional `TUNNEL_ORIGINS`), or given as options. Cloudflare refuses some
+ * optional `TUNNEL_ORIGINS`, and `TUNNEL_WISP = "1"` for the Wisp endpoint
+ * on paths ending with "/"), or given as options. Cloudflare refuses some
  * destinations itself (port 25, Cloudflare's own IP ranges, private and
  * loopback addresses on its network): those end with close 4002 and
  * Cloudflare's reason.
  */
-import { edgeConfig, handleTunnelRequest, listFromEnv, type EdgeConfig, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike } from "./relay.js";
+import { edgeConfig, optionsFromEnv, type EdgeConfig, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike } from "./config.js";
+import { handleTunnelRequest } from "./relay.js";
 
 /** workerd's WebSocketPair: [client, server]. */
 interface WebSocketPairLike {
@@ -37,8 +39,8 @@ export interface CloudflareTunnelWorker {
 
 /**
  * A Worker's default export: `{ fetch(request, env, ctx) }`. Without `allow`
- * in the options, `env.TUNNEL_ALLOW` (and `env.TUNNEL_ORIGINS`) configure
- * it; with neither, every request is answered 500 with a message saying so
+ * in the options, `env.TUNNEL_ALLOW` (and `env.TUNNEL_ORIGINS`,
+ * `env.TUNNEL_WISP`) configure it; with neither, every request is answered 500 with a message saying so
  * (the tunnel never allows everything).
  */
 export function createCloudflareTunnel(options: CloudflareTunnelOptions): CloudflareTunnelWorker {
@@ -49,11 +51,8 @@ export function createCloudflareTunnel(options: CloudflareTunnelOptions): Cloudf
   let fromEnv: { key: string; config: EdgeConfig } | undefined;
   const configFor = (env: Record<string, unknown> = {}): EdgeConfig => {
     if (fixed) return fixed;
-    const allow = listFromEnv(env.TUNNEL_ALLOW);
-    if (!allow) throw new TypeError("the tunnel has no allowlist: set TUNNEL_ALLOW (host:port, comma-separated) or pass { allow }");
-    const origins = listFromEnv(env.TUNNEL_ORIGINS);
-    const key = JSON.stringify([allow, origins]);
-    if (fromEnv?.key !== key) fromEnv = { key, config: edgeConfig({ ...options, allow, ...(origins ? { origins } : {}) }) };
+    const key = JSON.stringify([env.TUNNEL_ALLOW, env.TUNNEL_ORIGINS, env.TUNNEL_WISP]);
+    if (fromEnv?.key !== key) fromEnv = { key, config: edgeConfig(optionsFromEnv(options, (name) => env[name])) };
     return fromEnv.config;
   };
   return {

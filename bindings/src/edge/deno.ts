@@ -7,9 +7,12 @@
  * serveDenoTunnel({ port: 8080, allow: ["example.org:443"] });
  * ```
  *
- * Run with `--allow-net` (and `--allow-env` to read TUNNEL_ALLOW).
+ * Run with `--allow-net` (and `--allow-env` to read TUNNEL_ALLOW,
+ * TUNNEL_ORIGINS and TUNNEL_WISP). `wisp: true` (or TUNNEL_WISP=1) also
+ * serves Wisp v1 on paths ending with "/".
  */
-import { edgeConfig, handleTunnelRequest, listFromEnv, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike } from "./relay.js";
+import { edgeConfig, optionsFromEnv, type EdgeTunnelOptions, type ServerWebSocketLike, type TcpLike } from "./config.js";
+import { handleTunnelRequest } from "./relay.js";
 
 interface DenoLike {
   serve(options: { port: number; hostname: string; onListen?: (addr: { port: number; hostname: string }) => void; signal?: AbortSignal },
@@ -41,10 +44,15 @@ export interface DenoTunnel {
 export async function serveDenoTunnel(options: DenoTunnelOptions = {}): Promise<DenoTunnel> {
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
   if (!deno) throw new TypeError("serveDenoTunnel needs Deno");
-  const allow = options.allow ?? listFromEnv(deno.env.get("TUNNEL_ALLOW"));
-  const origins = options.origins ?? listFromEnv(deno.env.get("TUNNEL_ORIGINS"));
-  if (!allow) throw new TypeError("the tunnel has no allowlist: set TUNNEL_ALLOW (host:port, comma-separated) or pass { allow }");
-  const config = edgeConfig({ ...options, allow, ...(origins ? { origins } : {}) });
+  // Without --allow-env, Deno throws on reading the environment: options given in code need no permission.
+  const env = (name: string) => {
+    try {
+      return deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  };
+  const config = edgeConfig(optionsFromEnv(options, env));
   let listening!: (port: number) => void;
   const port = new Promise<number>((r) => (listening = r));
   const server = deno.serve({
