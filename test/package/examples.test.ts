@@ -5,8 +5,10 @@
 // root's), then run against local servers with a CA made here: a Node `tls`
 // line echo server for the clients (Node, Deno, Bun, workerd, and the Vite
 // app in headless Chromium through the tunnel), and a Node `tls` client for
-// the Node server example. Each completes a round trip and a clean two-way
-// close (SSL_shutdown 0, then 1; ending "clean").
+// the Node server example, and TlsSockets from Node through the edge tunnel
+// example (the Worker in workerd, the Deno server) over a wsproxy path and
+// over Wisp. Each completes a round trip and a clean two-way close
+// (SSL_shutdown 0, then 1; ending "clean").
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +19,8 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { TlsSocket, connectWebSocket, connectWisp, type Transport } from "../../bindings/src/index.js";
 import { createTunnel, type Tunnel, type TunnelEvent } from "../../bindings/src/tunnel/tunnel.js";
 import { launch, type Browser } from "../helpers/browsers.mjs";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
@@ -25,7 +29,7 @@ import { serveDirectory } from "../helpers/static-server.mjs";
 import { npmEnv, pack, root } from "./pack.js";
 
 /** In the order their tests run (and their installs start). */
-const EXAMPLES = ["node-client", "deno", "bun", "workerd", "browser-vite", "node-server"];
+const EXAMPLES = ["node-client", "deno", "bun", "workerd", "edge-tunnel", "browser-vite", "node-server"];
 const bin = (name: string) => join(root, "node_modules/.bin", name);
 const rootLock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
 const lockVersion = (name: string): string => rootLock.packages[`node_modules/${name}`].version;
@@ -42,6 +46,7 @@ const ADJUST: Record<string, (pkg: { devDependencies: Record<string, string> }) 
     pkg.devDependencies.rolldown = lockVersion("rolldown");
     delete pkg.devDependencies.workerd; // node_modules/.bin/workerd of the repository
   },
+  "edge-tunnel": (pkg) => ADJUST.workerd!(pkg),
 };
 
 const run = promisify(execFile);
@@ -263,6 +268,73 @@ describe("workerd", () => {
     const body = await response.text();
     expect(response.status, body + server.output()).toBe(200);
     expectCleanExchange(body, "hello from workerd", before);
+  });
+});
+
+describe("edge-tunnel", () => {
+  /** A TlsSocket over `transport` to the echo server: a line each way, then the two-way close, in the clients' report format. */
+  async function exchange(transport: Transport, message: string): Promise<string> {
+    const socket = await TlsSocket.connect(transport, { ca: id.certPem, servername: SERVER_NAME });
+    const lines = [`connected ${socket.info.protocol} ${socket.info.cipher}`];
+    const w = socket.writable.getWriter();
+    await w.write(new TextEncoder().encode(`${message}\n`));
+    w.releaseLock();
+    lines.push(`sent      ${message}`);
+    const r = socket.readable.getReader();
+    let reply = "";
+    while (!reply.includes("\n")) {
+      const { value, done } = await r.read();
+      if (done) break;
+      reply += new TextDecoder().decode(value);
+    }
+    r.releaseLock();
+    lines.push(`received  ${reply.trimEnd()}`);
+    const report = await socket.shutdown({ mode: "bidirectional" });
+    lines.push(`shutdown  SSL_shutdown ${report.steps.filter((s) => s.call === "SSL_shutdown").map((s) => s.ret).join(", then ")}`);
+    lines.push(`ending    ${(await socket.closed).ending}`);
+    return lines.join("\n");
+  }
+
+  /** Through the tunnel at `url`: a wsproxy path, then a Wisp stream. */
+  async function throughTunnel(url: string, where: string, output: () => string): Promise<void> {
+    const options = { WebSocket: WebSocket as never, timeout: 10_000 };
+    let before = echo.connections.length;
+    expectCleanExchange(await exchange(await connectWebSocket(`${url}/127.0.0.1:${echo.port}`, options), `wsproxy via ${where}`), `wsproxy via ${where}`, before);
+    const wisp = await connectWisp(`${url}/`, options);
+    before = echo.connections.length;
+    expectCleanExchange(await exchange(await wisp.connect({ host: "127.0.0.1", port: echo.port }), `wisp via ${where}`), `wisp via ${where}`, before);
+    wisp.close();
+    // never an open proxy: a destination not in TUNNEL_ALLOW
+    const refused = await connectWebSocket(`${url}/127.0.0.1:1`, options)
+      .then((t) => t.readable.getReader().read().then(() => null, (e: unknown) => e), (e: unknown) => e);
+    expect(refused, output()).toMatchObject({ name: "WebSocketClosedError", code: 1008 });
+  }
+
+  it("the Worker, bundled by rolldown and served by workerd: a TlsSocket through it over a wsproxy path and over Wisp, ending clean", async () => {
+    const dir = await installed("edge-tunnel");
+    const build = await run("npm", ["run", "--silent", "build"], { cwd: dir, env: npmEnv({ NO_COLOR: "1" }), timeout: 60_000, killSignal: "SIGKILL" });
+    expect(build.stdout + build.stderr, "rolldown resolves everything it bundles").not.toMatch(/UNRESOLVED_IMPORT|warn/i);
+    const http = await freePort();
+    const server = start(bin("workerd"), ["serve", "config.capnp", "--socket-addr", `http=127.0.0.1:${http}`], {
+      cwd: dir, env: { ...process.env, TUNNEL_ALLOW: `127.0.0.1:${echo.port}` },
+    });
+    await until(async () => {
+      if (server.proc.exitCode !== null) throw new Error(`workerd exited: ${server.output()}`);
+      return fetch(`http://127.0.0.1:${http}/healthz`).then((r) => r.ok, () => false);
+    }, "workerd to listen", server.output);
+    await throughTunnel(`ws://127.0.0.1:${http}`, "workerd", server.output);
+  });
+
+  it("the Deno server: the same, ending clean", async () => {
+    const dir = await installed("edge-tunnel");
+    const server = start(bin("deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "deno-server.js"], {
+      cwd: dir, env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", TUNNEL_ALLOW: `127.0.0.1:${echo.port}`, TUNNEL_WISP: "1", PORT: "0" },
+    });
+    const port = await until(() => {
+      if (server.proc.exitCode !== null) throw new Error(`deno exited: ${server.output()}`);
+      return /listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(server.output())?.[1];
+    }, "the Deno tunnel to listen", server.output, 60_000);
+    await throughTunnel(`ws://127.0.0.1:${port}`, "deno", server.output);
   });
 });
 
