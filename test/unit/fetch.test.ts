@@ -249,6 +249,10 @@ describe("createFetch over http: and bad responses", () => {
     ["/cl-te", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "AMBIGUOUS_FRAMING"],
     ["/te-gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", "UNSUPPORTED_TRANSFER_ENCODING"],
     ["/status", "HTTP/1.1 20 OK\r\n\r\n", "INVALID_STATUS_LINE"],
+    ["/header", "HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n", "INVALID_HEADER"],
+    ["/bare-lf", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", "INVALID_HEADER"],
+    ["/cl", "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", "INVALID_CONTENT_LENGTH"],
+    ["/cl-twice", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "AMBIGUOUS_FRAMING"],
   ])("refuses %s before the response", async (path, answer, code) => {
     rawAnswers.set(path, answer);
     await expect(fetch(`${rawBase}${path}`)).rejects.toMatchObject({ name: "HttpParseError", code });
