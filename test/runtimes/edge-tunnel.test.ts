@@ -120,10 +120,23 @@ const worker :Workerd.Worker = (
   throw new Error("workerd did not answer /healthz");
 }
 
+/** The Deno tunnel (test/runtimes/deno-server.mjs) with `env`; its port. */
+function startDeno(env: Record<string, string>): Promise<string> {
+  return start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"], env, /listening (\d+)/);
+}
+
 async function denoTunnel(): Promise<string> {
-  const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"],
-    { TUNNEL_ALLOW: allowList(), TUNNEL_WISP: "1" }, /listening (\d+)/);
-  return `ws://127.0.0.1:${port}`;
+  return `ws://127.0.0.1:${await startDeno({ TUNNEL_ALLOW: allowList(), TUNNEL_WISP: "1" })}`;
+}
+
+/** A TCP server that accepts and never reads: bytes for it pile up. */
+async function startSink(): Promise<{ sink: net.Server; sinkPort: number }> {
+  const sink = net.createServer((s) => {
+    s.on("error", () => {});
+    s.pause();
+  });
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+  return { sink, sinkPort: (sink.address() as net.AddressInfo).port };
 }
 
 /** The close a raw WebSocket gets after sending `message` (or nothing) to `path`. */
@@ -324,18 +337,12 @@ describe("the edge tunnel's limits (Deno)", () => {
   let sink: net.Server;
   let sinkPort = 0;
   beforeAll(async () => {
-    // A TCP server that accepts and never reads: bytes for it pile up.
-    sink = net.createServer((s) => {
-      s.on("error", () => {});
-      s.pause();
-    });
-    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
-    sinkPort = (sink.address() as net.AddressInfo).port;
-    const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"], {
+    ({ sink, sinkPort } = await startSink());
+    const port = await startDeno({
       TUNNEL_ALLOW: `127.0.0.1:${echoPort},127.0.0.1:${sinkPort}`,
       TUNNEL_ORIGINS: "http://allowed.test",
       EDGE_LIMITS: JSON.stringify({ maxConnections: 1, idleTimeoutMs: 400, maxBufferedBytes: 256 * 1024 }),
-    }, /listening (\d+)/);
+    });
     url = `ws://127.0.0.1:${port}`;
   }, 60_000);
   afterAll(() => sink?.close());
@@ -394,17 +401,12 @@ describe("the edge tunnel's Wisp limits (Deno)", () => {
   let sink: net.Server;
   let sinkPort = 0;
   beforeAll(async () => {
-    sink = net.createServer((s) => {
-      s.on("error", () => {});
-      s.pause();
-    });
-    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
-    sinkPort = (sink.address() as net.AddressInfo).port;
-    const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"], {
+    ({ sink, sinkPort } = await startSink());
+    const port = await startDeno({
       TUNNEL_ALLOW: `127.0.0.1:${plainPort},127.0.0.1:${sinkPort}`,
       TUNNEL_WISP: "yes",
       EDGE_LIMITS: JSON.stringify({ maxConnections: 3, maxStreamsPerConnection: 2, idleTimeoutMs: 600, maxBufferedBytes: 256 * 1024 }),
-    }, /listening (\d+)/);
+    });
     url = `ws://127.0.0.1:${port}`;
   }, 60_000);
   afterAll(() => sink?.close());
@@ -463,8 +465,7 @@ describe("the edge tunnel's Wisp limits (Deno)", () => {
 
 describe("the edge tunnel without TUNNEL_WISP", () => {
   it("refuses a Wisp path with 1008", async () => {
-    const port = await start(join(root, "node_modules/.bin/deno"), ["run", "--allow-net", "--allow-env", "--allow-read", "test/runtimes/deno-server.mjs"],
-      { TUNNEL_ALLOW: `127.0.0.1:${plainPort}`, TUNNEL_WISP: "" }, /listening (\d+)/);
+    const port = await startDeno({ TUNNEL_ALLOW: `127.0.0.1:${plainPort}`, TUNNEL_WISP: "" });
     expect(await closeOf(`ws://127.0.0.1:${port}/`)).toEqual({ code: 1008, reason: "Wisp is not enabled on this tunnel (a path ending with \"/\")" });
   }, 60_000);
 });

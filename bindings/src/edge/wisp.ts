@@ -30,8 +30,8 @@
  */
 import { CloseCode } from "../tunnel/close.js";
 import {
-  CLOSE, CONNECT, DATA, HEADER, PROTOCOL_ERROR, RECENTLY_CLOSED, WISP_STREAM_CREDIT, WispCredit, WispReason,
-  closePacket, connectRequest, continuePacket, dataPacket, readClientPacket,
+  HEADER, PROTOCOL_ERROR, RECENTLY_CLOSED, WISP_STREAM_CREDIT, WispCredit, WispReason,
+  closePacket, connectRequest, continuePacket, dataPacket, dispatchClientPacket, type ClientPacketHandlers,
 } from "../tunnel/wisp-packets.js";
 import type { Destination } from "../tunnel/destination.js";
 import {
@@ -128,28 +128,19 @@ export class EdgeWispSession {
     if (bytes.length > this.#config.maxFrameBytes) {
       return this.#end(CloseCode.messageTooBig, `message larger than ${this.#config.maxFrameBytes} bytes`, "abort");
     }
-    const packet = readClientPacket(bytes);
-    if ("error" in packet) return this.#protocolError(packet.error);
-    const stream = this.#streams.get(packet.id);
-    switch (packet.type) {
-      case CONNECT:
-        if (stream) return this.#protocolError(`CONNECT for stream ${packet.id}, already open`);
-        return this.#connect(packet.id, packet.payload);
-      case DATA:
-        if (!stream) {
-          if (this.#recentlyClosed.has(packet.id)) return; // sent before the client saw our CLOSE
-          return this.#protocolError(`DATA for stream ${packet.id}, which is not open`);
-        }
-        return this.#onData(stream, packet.payload);
-      case CLOSE:
-        if (stream) {
-          this.#closeStream(stream, null, packet.reason === WispReason.voluntary ? "close" : "abort",
-            `the client closed the stream (reason 0x${packet.reason.toString(16)})`);
-        } else {
-          this.#recentlyClosed.delete(packet.id); // two CLOSEs crossing, or a stream the client never opened: harmless
-        }
-    }
+    dispatchClientPacket(bytes, this.#handlers);
   }
+
+  /** What each client packet does (dispatchClientPacket). */
+  readonly #handlers: ClientPacketHandlers<Stream> = {
+    streams: this.#streams,
+    recentlyClosed: this.#recentlyClosed,
+    connect: (id, payload) => this.#connect(id, payload),
+    data: (stream, payload) => this.#onData(stream, payload),
+    close: (stream, reason) => this.#closeStream(stream, null, reason === WispReason.voluntary ? "close" : "abort",
+      `the client closed the stream (reason 0x${reason.toString(16)})`),
+    protocolError: (reason) => this.#protocolError(reason),
+  };
 
   #connect(id: number, payload: Uint8Array): void {
     const request = connectRequest(payload, this.#config.rules);

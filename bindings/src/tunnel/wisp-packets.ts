@@ -111,6 +111,45 @@ export function readClientPacket(data: Uint8Array): ClientPacket {
   }
 }
 
+/** What a session does with each kind of client packet (dispatchClientPacket). */
+export interface ClientPacketHandlers<S> {
+  /** Open streams by id. */
+  readonly streams: ReadonlyMap<number, S>;
+  /** Ids the server closed lately (RECENTLY_CLOSED): DATA for them is dropped, a CLOSE forgets them. */
+  readonly recentlyClosed: Set<number>;
+  connect(id: number, payload: Uint8Array): void;
+  data(stream: S, payload: Uint8Array): void;
+  /** The client closed an open stream with `reason`. */
+  close(stream: S, reason: number): void;
+  /** The packet breaks the protocol: the session ends with 1002. */
+  protocolError(reason: string): void;
+}
+
+/**
+ * Reads one binary message from a client and hands it to the session: a
+ * CONNECT for a new stream, DATA or CLOSE for an open one. DATA for a stream
+ * the server has just closed is dropped (the client sent it before it saw
+ * the CLOSE); a CLOSE for a stream not open is harmless (two CLOSEs
+ * crossing); anything else wrong is a protocol error.
+ */
+export function dispatchClientPacket<S>(message: Uint8Array, h: ClientPacketHandlers<S>): void {
+  const packet = readClientPacket(message);
+  if ("error" in packet) return h.protocolError(packet.error);
+  const stream = h.streams.get(packet.id);
+  switch (packet.type) {
+    case CONNECT:
+      if (stream) return h.protocolError(`CONNECT for stream ${packet.id}, already open`);
+      return h.connect(packet.id, packet.payload);
+    case DATA:
+      if (stream) return h.data(stream, packet.payload);
+      if (!h.recentlyClosed.has(packet.id)) h.protocolError(`DATA for stream ${packet.id}, which is not open`);
+      return;
+    case CLOSE:
+      if (stream) h.close(stream, packet.reason);
+      else h.recentlyClosed.delete(packet.id);
+  }
+}
+
 /** What a CONNECT asks: a destination to dial (`checkAddress`: only a `public` rule may take it, once its addresses are checked), or a refusal. */
 export type ConnectRequest =
   | { destination: Destination; target: string; checkAddress: boolean }

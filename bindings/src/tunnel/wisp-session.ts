@@ -39,7 +39,8 @@ import { describeError, guarded, type EventFields } from "./events.js";
 import type { TokenBucket } from "./limits.js";
 import type { Screening } from "./resolve.js";
 import {
-  CLOSE, CONNECT, DATA, PROTOCOL_ERROR, RECENTLY_CLOSED, WispCredit, WispReason, closePacket, connectRequest, continuePacket, dataPacket, readClientPacket,
+  PROTOCOL_ERROR, RECENTLY_CLOSED, WispCredit, WispReason, closePacket, connectRequest, continuePacket, dataPacket, dispatchClientPacket,
+  type ClientPacketHandlers,
 } from "./wisp-packets.js";
 
 export { WispReason } from "./wisp-packets.js";
@@ -164,28 +165,19 @@ export class WispSession {
     if (this.#wsPausedForBandwidth) return void this.#held.push({ data, isBinary });
     this.#idle?.refresh();
     if (!isBinary) return this.#protocolError("a text message (Wisp packets are binary)");
-    const packet = readClientPacket(data);
-    if ("error" in packet) return this.#protocolError(packet.error);
-    const stream = this.#streams.get(packet.id);
-    switch (packet.type) {
-      case CONNECT:
-        if (stream) return this.#protocolError(`CONNECT for stream ${packet.id}, already open`);
-        return this.#connect(packet.id, packet.payload);
-      case DATA:
-        if (!stream) {
-          if (this.#recentlyClosed.has(packet.id)) return; // sent before the client saw our CLOSE
-          return this.#protocolError(`DATA for stream ${packet.id}, which is not open`);
-        }
-        return this.#onData(stream, packet.payload as Buffer);
-      case CLOSE:
-        if (stream) {
-          this.#closeStream(stream, null, packet.reason === WispReason.voluntary ? "fin" : "destroy",
-            `the client closed the stream (reason 0x${packet.reason.toString(16)})`, packet.reason);
-        } else {
-          this.#recentlyClosed.delete(packet.id); // two CLOSEs crossing, or a stream the client never opened: harmless
-        }
-    }
+    dispatchClientPacket(data, this.#handlers);
   }
+
+  /** What each client packet does (dispatchClientPacket). */
+  readonly #handlers: ClientPacketHandlers<Stream> = {
+    streams: this.#streams,
+    recentlyClosed: this.#recentlyClosed,
+    connect: (id, payload) => this.#connect(id, payload),
+    data: (stream, payload) => this.#onData(stream, payload as Buffer),
+    close: (stream, reason) => this.#closeStream(stream, null, reason === WispReason.voluntary ? "fin" : "destroy",
+      `the client closed the stream (reason 0x${reason.toString(16)})`, reason),
+    protocolError: (reason) => this.#protocolError(reason),
+  };
 
   #connect(id: number, payload: Uint8Array): void {
     const request = connectRequest(payload, this.#options.rules);
