@@ -1,4 +1,5 @@
-// Reading a socket's readable in tests: exactly n bytes, or everything.
+// Reading a socket's readable in tests: exactly n bytes, or everything, or
+// its text and the error that ended it; and waiting for a condition.
 
 /** Up to `n` bytes (fewer only if the readable ends first); the reader stays locked. */
 export async function readBytes(reader: ReadableStreamDefaultReader<Uint8Array>, n: number): Promise<Buffer> {
@@ -18,4 +19,24 @@ export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Buf
   const parts: Uint8Array[] = [];
   for await (const chunk of readable) parts.push(chunk);
   return Buffer.concat(parts);
+}
+
+/** What reading a transport's readable to its end gives: its text, and the error that ended it (if one did). */
+export async function drain(transport: { readable: ReadableStream<Uint8Array> }): Promise<{ data: string; error: unknown }> {
+  let data = "";
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of transport.readable) data += decoder.decode(chunk, { stream: true });
+    return { data, error: null };
+  } catch (error) {
+    return { data, error };
+  }
+}
+
+/** Polls `condition` every 10 ms for up to `ms`; whether it became true. */
+export async function waitFor(condition: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
+    if (condition()) return true;
+  }
+  return condition();
 }

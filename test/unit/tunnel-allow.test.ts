@@ -14,6 +14,7 @@ import { isAllowed, needsAddressCheck, parseAllowRule } from "../../bindings/src
 import { isPublicAddress, whyNotPublic } from "../../bindings/src/tunnel/public-address.js";
 import { screenHost } from "../../bindings/src/tunnel/resolve.js";
 import { createTunnel, type Tunnel, type TunnelEvent } from "../../bindings/src/tunnel/tunnel.js";
+import { waitFor } from "../helpers/streams.js";
 
 /** Every address anything in this file dialled, and the ones that were not loopback (refused by the tripwire). */
 const dialled: string[] = [];
@@ -62,13 +63,6 @@ function session(url: string, send?: string) {
   });
 }
 
-/** Polls until `condition` holds; false if it never did within `ms`. */
-async function waitFor(condition: () => boolean, ms = 3000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
-    if (condition()) return true;
-  }
-  return condition();
-}
 
 const L = "ffff:ffff:ffff:ffff:ffff:ffff:ffff"; // seven groups of ones, for the last address of a range
 

@@ -17,19 +17,13 @@ import { TlsSocket, WebSocketClosedError, WispStreamClosedError, type Transport,
 import { connectWisp } from "../../bindings/src/index.node.js";
 import { createTunnel, type Tunnel, type TunnelEvent, type TunnelOptions } from "../../bindings/src/tunnel/tunnel.js";
 import { SERVER_NAME, identity, text } from "../helpers/harness.js";
+import { drain, waitFor } from "../helpers/streams.js";
 
 const sha256 = (chunks: Uint8Array[]) => {
   const h = createHash("sha256");
   for (const c of chunks) h.update(c);
   return h.digest("hex");
 };
-
-async function waitFor(condition: () => boolean, ms = 5000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
-    if (condition()) return true;
-  }
-  return condition();
-}
 
 async function listen(server: net.Server): Promise<number> {
   server.listen(0, "127.0.0.1");
@@ -115,17 +109,6 @@ async function roundTrip(socket: TlsSocket, message: string): Promise<string> {
   }
   r.releaseLock();
   return got;
-}
-
-/** What reading a stream's readable to its end gives: its bytes, and the error that ended it (if one did). */
-async function drain(transport: Transport): Promise<{ data: string; error: unknown }> {
-  let data = "";
-  try {
-    for await (const chunk of transport.readable) data += new TextDecoder().decode(chunk);
-    return { data, error: null };
-  } catch (error) {
-    return { data, error };
-  }
 }
 
 async function closeReason(client: WispClient, host: string, port: number): Promise<number | null> {

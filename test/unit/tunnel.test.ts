@@ -21,6 +21,7 @@ import { clientKey, TokenBucket } from "../../bindings/src/tunnel/limits.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { rawExchange, upgradeRequest } from "../fuzz/raw-ws.mjs";
 import { fuzzInput, Random, type FuzzInput } from "../fuzz/tunnel-inputs.mjs";
+import { waitFor } from "../helpers/streams.js";
 
 /** GET on the tunnel's port: status and body. */
 async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
@@ -49,13 +50,6 @@ function wsSession(url: string, send: (ws: WebSocket) => void = () => {}, header
   });
 }
 
-/** Polls until `condition` holds; false if it never did within `ms`. */
-async function waitFor(condition: () => boolean, ms = 3000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
-    if (condition()) return true;
-  }
-  return condition();
-}
 
 /** A tunnel to the echo server still relays both ways (the tunnel survived whatever came before). */
 async function expectEcho(t: Tunnel, options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<void> {
