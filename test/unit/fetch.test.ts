@@ -1,7 +1,8 @@
 // createFetch over TlsSocket against Node's https server (and its http
 // server for http:), through tcpConnector and the package's tunnel:
 // keep-alive reuse, chunked and gzip bodies, request bodies, redirects,
-// truncation mid-body, oversized headers, framing errors, abort.
+// truncation mid-body, oversized headers, framing errors, abort, a client
+// certificate.
 import { once } from "node:events";
 import * as http from "node:http";
 import * as https from "node:https";
@@ -370,5 +371,29 @@ describe("createFetch through the tunnel", () => {
       await fetch.close();
       await tunnel.close();
     }
+  });
+});
+
+describe("createFetch with a client certificate", () => {
+  it("sends the certificate the server asks for (tls.cert/key); without one the server refuses the handshake", async () => {
+    const client = selfSigned("client.test");
+    const own = https.createServer({ cert: id.certPem, key: id.keyPem, requestCert: true, rejectUnauthorized: true, ca: [client.certPem] }, (req, res) => {
+      const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
+      res.end(`hello ${peer.subject?.CN}`);
+    });
+    own.listen(0, "127.0.0.1");
+    await once(own, "listening");
+    onTestFinished(() => { own.closeAllConnections(); own.close(); });
+    const ownBase = `https://127.0.0.1:${(own.address() as net.AddressInfo).port}`;
+    const withCert = createFetch({ connector: tcpConnector(), tls: { ...tlsOptions, cert: client.certPem, key: client.keyPem } });
+    const without = createFetch({ connector: tcpConnector(), tls: tlsOptions });
+    onTestFinished(async () => { await withCert.close(); await without.close(); });
+    const r = await withCert(`${ownBase}/`);
+    expect(await r.text()).toBe("hello client.test");
+    expect(tlsInfo(r)).toMatchObject({ protocol: "TLSv1.3", verification: "verified" });
+    // TLS 1.3: the server's alert for the missing certificate comes after the client's Finished,
+    // so the request fails on its first read, never with a response.
+    const err = await without(`${ownBase}/`).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ name: "OpenSSLError", message: expect.stringMatching(/alert certificate required \(SSL alert number 116\)/) });
   });
 });
