@@ -6,7 +6,7 @@
 #                 wasm with our Configure flags, under Node: pass/skip/fail per program (a few minutes)
 #   make demo     build and run the demo
 #   make size     raw / gzip / brotli size of the wasm, against the budget
-#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine; the browsers
+#   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine; the browsers; fetch through the tunnel
 #   make bench-ct dudect-style timing test of the constant-time AES-GCM, ChaCha20-Poly1305 (wasm/crypto/)
 #   make fuzz     mutation fuzzing of the engine's input path, the tunnel and the HTTP parser (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)

@@ -9,7 +9,10 @@
 // the same wasm OpenSSL and the same memory-BIO transport, without JavaScript
 // in between. Then the browser table (bench/browser.mjs): the engine's
 // workload and TlsSocket through the tunnel in Chromium, Firefox and WebKit,
-// beside Node's figures for the same workloads.
+// beside Node's figures for the same workloads; and the HTTP table, with
+// issue 13's targets: createFetch through the tunnel, 100 sequential GETs
+// on one kept-alive connection against native Node `https` to the same
+// server, and a 64 MiB download against the raw TlsSocket rate.
 //
 // This machine's speed drifts by 25-40% between runs and within one, so the
 // C program and the engine are measured together, in one child process,
@@ -24,20 +27,22 @@
 //                        BENCH_BROWSERS=chromium,firefox,webkit (default; "none": no browser table)
 //                        BENCH_BROWSER_WARMUP=8: seconds of untimed work in each page first
 //                        BENCH_BROWSER_ROUNDS=2: rounds of BENCH_SECONDS per browser figure (the best counts)
+//                        BENCH_ONLY=http: only the HTTP table and issue 13's targets (no native, C,
+//                          engine, primitives or TLS browser figures; ~25 s with BENCH_BROWSERS=chromium)
 //
 // Needs the cached OpenSSL build (wasm/build/openssl-prefix) and bindings/dist
 // (both made by `make`). Builds bench/build/bench.{mjs,wasm} with emcc when
 // missing or stale. Output: the table on stdout, and bench/build/results.json.
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCModule } from "./c-module.mjs";
 import { ENGINES } from "../test/helpers/browsers.mjs";
-import { printBrowserTable, runBrowserBench } from "./browser.mjs";
+import { HTTP_COLUMNS, printBrowserTable, runBrowserBench } from "./browser.mjs";
 import { makeCert } from "./cert.mjs";
 import { pickGroup, run as runNative } from "./native-node.mjs";
-import { brotliSize, idleHeap, printTargets } from "./targets.mjs";
+import { brotliSize, idleHeap, printHttpTargets, printTargets } from "./targets.mjs";
 import { printPrims, runPrims } from "./prims.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -49,6 +54,7 @@ const ENGINE = process.env.BENCH_ENGINE ? resolve(process.env.BENCH_ENGINE) : at
 const BROWSERS = (process.env.BENCH_BROWSERS ?? "chromium,firefox,webkit").split(",").filter((b) => b && b !== "none");
 const BROWSER_WARMUP = Number(process.env.BENCH_BROWSER_WARMUP ?? 8);
 const BROWSER_ROUNDS = Number(process.env.BENCH_BROWSER_ROUNDS ?? 2);
+const ONLY = process.env.BENCH_ONLY ?? "";
 
 const METRICS = [
   ["full_hs_per_s", "full hs/s"],
@@ -113,6 +119,21 @@ if (!(BROWSER_WARMUP >= 0 && BROWSER_WARMUP <= 60)) fail("BENCH_BROWSER_WARMUP m
 if (!(Number.isInteger(BROWSER_ROUNDS) && BROWSER_ROUNDS >= 1 && BROWSER_ROUNDS <= 10)) fail("BENCH_BROWSER_ROUNDS must be an integer in [1, 10]");
 for (const b of BROWSERS) if (!ENGINES.includes(b)) fail(`BENCH_BROWSERS: unknown engine ${b} (${ENGINES.join(", ")}, or none)`);
 if (!(SLICE >= 0.01 && SLICE <= SECONDS)) fail("BENCH_SLICE must be in [0.01, BENCH_SECONDS]");
+if (ONLY && ONLY !== "http") fail(`BENCH_ONLY: unknown part ${ONLY} (http)`);
+
+// BENCH_ONLY=http: the HTTP figures (bench/browser.mjs) and issue 13's targets, nothing else.
+if (ONLY === "http") {
+  const t0 = Date.now();
+  const options = { seconds: SECONDS, warmup: BROWSER_WARMUP, rounds: BROWSER_ROUNDS };
+  const browsers = await runBrowserBench({ cert: makeCert(), engines: BROWSERS, figures: HTTP_COLUMNS.map(([k]) => k), ...options });
+  printBrowserTable(browsers, options);
+  printHttpTargets(browsers);
+  console.log(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  mkdirSync(BUILD_DIR, { recursive: true });
+  writeFileSync(join(BUILD_DIR, "results-http.json"), JSON.stringify({ node: process.version, browsers: browsers.rows }, null, 2) + "\n");
+  if (browsers.failed) fail("a browser's figures could not be measured (its row says why)");
+  process.exit(0);
+}
 try {
   buildCModule();
 } catch (e) {
@@ -175,6 +196,7 @@ console.error("bench: 1,000 idle connections ...");
 const idle = await idleHeap(cert);
 const size = brotliSize();
 printTargets({ native, engine, browsers, idle, size });
+if (browsers) printHttpTargets(browsers);
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 writeFileSync(join(BUILD_DIR, "results.json"), JSON.stringify({

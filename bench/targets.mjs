@@ -1,9 +1,10 @@
 // The targets of issue 11, checked against the figures `make bench` measured
 // in the same run (bench/run.mjs), plus the two it measures here: the wasm
 // heap an idle established connection holds (1,000 of them) and the
-// module's brotli size. Prints one line per target: the figure, the target,
-// met or missed by how much. It judges nothing else: the figures above it
-// are the measurement.
+// module's brotli size; and issue 13's, against the browser run's HTTP
+// figures (bench/browser.mjs). Prints one line per target: the figure, the
+// target, met or missed by how much. It judges nothing else: the figures
+// above it are the measurement.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,12 +52,25 @@ export function brotliSize() {
   return brotliCompressSync(wasm, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: wasm.length } }).length;
 }
 
-/** The lines of the targets table. `browsers` may be null (BENCH_BROWSERS=none). */
-export function printTargets({ native, engine, browsers, idle, size }) {
+const ratio = (a, b) => (Number.isFinite(a) && b ? a / b : NaN);
+
+/** Rows of a targets table, and how to add one: `met` NaN for a figure not measured. */
+function targetRows() {
   const rows = [];
-  const ratio = (a, b) => (Number.isFinite(a) && b ? a / b : NaN);
   const add = (what, figure, target, met, shortBy) =>
     rows.push([what, figure, target, Number.isNaN(met) ? "not measured" : met ? "met" : `missed${shortBy ? ` (${shortBy})` : ""}`]);
+  return { rows, add };
+}
+
+function printRows(title, rows) {
+  console.log(`\n${title}`);
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(`  ${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`);
+}
+
+/** The lines of the targets table. `browsers` may be null (BENCH_BROWSERS=none). */
+export function printTargets({ native, engine, browsers, idle, size }) {
+  const { rows, add } = targetRows();
   const vsNative = (what, key, min) => {
     const r = ratio(engine[key], native[key]);
     add(what, `${r.toFixed(2)}x (${engine[key]?.toFixed(1)} vs ${native[key]?.toFixed(1)})`, `>= ${min}x native`,
@@ -88,7 +102,27 @@ export function printTargets({ native, engine, browsers, idle, size }) {
     Math.max(idle.client, idle.server) <= 24 * 1024, `${kib(Math.max(idle.client, idle.server) - 24 * 1024)} KiB over`);
   add("make size, brotli", `${(size / 1000).toFixed(0)} KB`, "<= 450 KB", size <= 450_000, `${((size - 450_000) / 1000).toFixed(0)} KB over`);
 
-  console.log("\nIssue 11's targets, from the figures above (same run):");
-  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) console.log(`  ${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`);
+  printRows("Issue 11's targets, from the figures above (same run):", rows);
+}
+
+/**
+ * Issue 13's targets, from the HTTP figures of the browser run: Chromium's
+ * GETs through createFetch and the tunnel against native Node `https` to
+ * the same server (>= 0.5x), and its 64 MiB fetch download against the raw
+ * TlsSocket download of the same size in the same calls (>= 0.8x). Each
+ * figure is the best of its rounds; the fetch/TlsSocket ratios of the
+ * single calls are in the HTTP table. `browsers` may be null.
+ */
+export function printHttpTargets(browsers) {
+  const { rows, add } = targetRows();
+  const find = (engine) => browsers?.rows.find((r) => r.engine === engine && !r.error);
+  const chromium = find("chromium"), native = find("native");
+  const short = (r, min) => `${((1 - r / min) * 100).toFixed(0)}% short`;
+  const gets = ratio(chromium?.gets, native?.gets);
+  add("Chromium: sequential fetch GETs on one kept-alive connection / native Node https", Number.isNaN(gets) ? "-"
+    : `${gets.toFixed(2)}x (${chromium.gets.toFixed(0)} vs ${native.gets.toFixed(0)}/s)`, ">= 0.5x", Number.isNaN(gets) ? NaN : gets >= 0.5, short(gets, 0.5));
+  const dl = ratio(chromium?.fetch64, chromium?.raw64);
+  add("Chromium: 64 MiB through fetch / raw TlsSocket, same tunnel", Number.isNaN(dl) ? "-"
+    : `${dl.toFixed(2)}x (${chromium.fetch64.toFixed(1)} vs ${chromium.raw64.toFixed(1)} MB/s)`, ">= 0.8x", Number.isNaN(dl) ? NaN : dl >= 0.8, short(dl, 0.8));
+  printRows("Issue 13's targets, from the HTTP figures above (same run):", rows);
 }
