@@ -226,7 +226,7 @@ async function get(fetch, url, { bytes, connection }) {
  * request in ms; and, measured after it in the same call, `rawPerSecond`:
  * the same exchanges on a bare TlsSocket (rawGets), the floor of this path.
  */
-export async function httpGets({ tunnelUrl, httpOrigin, caPem, count = 100, WebSocket, origin }) {
+export async function httpGets({ tunnelUrl, httpOrigin, plainHost, caPem, count = 100, WebSocket, origin }) {
   const fetch = tunnelFetch({ tunnelUrl, caPem, WebSocket, origin });
   const url = `${httpOrigin}/small`;
   let result;
@@ -246,7 +246,11 @@ export async function httpGets({ tunnelUrl, httpOrigin, caPem, count = 100, WebS
   } finally {
     await fetch.close();
   }
-  return { ...result, rawPerSecond: await rawGets({ tunnelUrl, httpOrigin, caPem, count, WebSocket, origin }) };
+  return {
+    ...result,
+    rawPerSecond: await rawGets({ tunnelUrl, httpOrigin, caPem, count, WebSocket, origin }),
+    clearPerSecond: await rawGets({ tunnelUrl, httpOrigin, plainHost, count, WebSocket, origin }),
+  };
 }
 
 /**
@@ -254,12 +258,16 @@ export async function httpGets({ tunnelUrl, httpOrigin, caPem, count = 100, WebS
  * server (a context of its own, default options), a request like the one
  * createFetch writes, the response read until its head and 300-byte body
  * are in. No Request, Response, pool or HTTP parser: what is left is
- * TLS, the WebSocket, the tunnel and the server. Same counts as httpGets
- * (`count - 1` warm-ups after the first, then `count` timed); requests/s.
+ * TLS, the WebSocket, the tunnel and the server. With `plainHost`, the
+ * same in the clear on the bare WebSocket to the server's plain-http twin:
+ * the WebSocket, the tunnel and the server alone, the floor of the path.
+ * Same counts as httpGets (`count - 1` warm-ups after the first, then
+ * `count` timed); requests/s.
  */
-async function rawGets({ tunnelUrl, httpOrigin, caPem, count, WebSocket, origin }) {
-  const host = new URL(httpOrigin).host;
-  const tls = await lib.TlsSocket.connect(await transport(`${tunnelUrl}/${host}`, { WebSocket, origin }), { ca: caPem, servername: HOST });
+async function rawGets({ tunnelUrl, httpOrigin, plainHost, caPem, count, WebSocket, origin }) {
+  const host = plainHost ?? new URL(httpOrigin).host;
+  const ws = await transport(`${tunnelUrl}/${host}`, { WebSocket, origin });
+  const tls = plainHost ? ws : await lib.TlsSocket.connect(ws, { ca: caPem, servername: HOST });
   const w = tls.writable.getWriter(), r = tls.readable.getReader();
   const request = new TextEncoder().encode(`GET /small HTTP/1.1\r\nHost: ${host}\r\naccept: */*\r\naccept-encoding: gzip, deflate\r\n\r\n`);
   const decoder = new TextDecoder("latin1");
@@ -280,7 +288,13 @@ async function rawGets({ tunnelUrl, httpOrigin, caPem, count, WebSocket, origin 
     for (let i = 0; i < count; i++) await one();
     return count / ((now() - t0) / 1000);
   } finally {
-    await tls.close();
+    if (plainHost) {
+      w.releaseLock();
+      r.releaseLock();
+      await ws.writable.close().catch(() => {});
+    } else {
+      await tls.close();
+    }
   }
 }
 

@@ -56,16 +56,18 @@ export const COLUMNS = [
 ];
 
 /**
- * The HTTP table's columns (issue 13). rawGets is measured with gets, and
- * raw64 with fetch64, in the same call (httpGets, httpDownload).
+ * The HTTP table's columns (issue 13). rawGets and clearGets are measured
+ * with gets, and raw64 with fetch64, in the same call (httpGets,
+ * httpDownload).
  */
 export const HTTP_COLUMNS = [
   ["gets", "fetch GET/s"],
   ["rawGets", "TlsSocket GET/s"],
+  ["clearGets", "no-TLS GET/s"],
   ["fetch64", "fetch 64 MiB MB/s"],
   ["raw64", "TlsSocket 64 MiB MB/s"],
 ];
-const MEASURED_WITH = { rawGets: "gets", raw64: "fetch64" };
+const MEASURED_WITH = { rawGets: "gets", clearGets: "gets", raw64: "fetch64" };
 const WORKER_FIGURES = ["wconns", "wbulk"];
 
 /**
@@ -184,7 +186,7 @@ async function measureOnce(r, f, { seconds, tunnelArgs, round }) {
   if (f === "gets") {
     if (!r.httpGets) return { value: undefined };
     const g = await r.httpGets(tunnelArgs);
-    return { value: g.perSecond, getMs: g.medianMs, also: g.rawPerSecond === undefined ? {} : { rawGets: g.rawPerSecond } };
+    return { value: g.perSecond, getMs: g.medianMs, also: g.rawPerSecond === undefined ? {} : { rawGets: g.rawPerSecond, clearGets: g.clearPerSecond } };
   }
   if (f === "fetch64") {
     if (!r.httpDownload) return { value: undefined };
@@ -226,10 +228,12 @@ export async function runBrowserBench({
   const http = await startHttpsServer(cert);
   const site = await serveDirectory(root);
   // the HTTPS server by the certificate's name, as a page would name it
-  const tunnel = await createTunnel({ allow: [`127.0.0.1:${server.port}`, `${HOST}:${http.port}`], origins: [site.url], log: () => {} });
+  const tunnel = await createTunnel({
+    allow: [`127.0.0.1:${server.port}`, `${HOST}:${http.port}`, `${HOST}:${http.plainPort}`], origins: [site.url], log: () => {},
+  });
   const tunnelArgs = {
     url: `${tunnel.url}/127.0.0.1:${server.port}`, caPem: cert.certPem,
-    tunnelUrl: tunnel.url, httpOrigin: `https://${HOST}:${http.port}`, httpPort: http.port,
+    tunnelUrl: tunnel.url, httpOrigin: `https://${HOST}:${http.port}`, httpPort: http.port, plainHost: `${HOST}:${http.plainPort}`,
   };
   const rows = [...(figures.includes("gets") ? ["native"] : []), "node", ...engines].map((engine) => ({ engine, name: engine }));
   const runners = new Map();
@@ -324,7 +328,8 @@ function printTlsTable({ rows, cipher }, columns, { seconds, warmup, rounds }) {
 function printHttpTable({ rows, httpCipher }, columns, { rounds }) {
   console.log(`\nHTTP through the tunnel (issue 13): createFetch -> TlsSocket -> WebSocket -> tunnel -> TCP -> Node https, each figure the best of ${rounds} rounds;`);
   console.log(`fetch GET/s: 100 sequential GETs of a 300-byte body on one kept-alive connection, after the connection and 99 more (median`);
-  console.log(`request in brackets); TlsSocket GET/s: the same requests on a bare TlsSocket, no fetch (the path's floor), same call;`);
+  console.log(`request in brackets); TlsSocket GET/s: the same requests on a bare TlsSocket, no fetch, same call; no-TLS GET/s: the same`);
+  console.log(`requests in the clear on a bare WebSocket through the same tunnel to the server's plain-http twin (the path's floor), same call;`);
   console.log(`the native row: Node's https client, one kept-alive socket, straight to the same server, no tunnel;`);
   console.log(`fetch 64 MiB: GET /bytes/67108864 read from res.body; TlsSocket 64 MiB: the same size on a raw TlsSocket (as "tunnel MB/s"),`);
   console.log(`in the same call, the order alternating by round (${httpCipher}; fetch / TlsSocket of each call in brackets)`);
@@ -333,7 +338,7 @@ function printHttpTable({ rows, httpCipher }, columns, { rounds }) {
   for (const r of rows) {
     if (r.error || r.engine === "native") continue;
     ratios.push([`  ${r.engine}: GET/s / native, fetch / TlsSocket`, columns.map(([k]) =>
-      k === "gets" || k === "rawGets" ? times(r[k], native?.gets) : k === "fetch64" ? times(r.fetch64, r.raw64) : "")]);
+      k === "gets" || k === "rawGets" || k === "clearGets" ? times(r[k], native?.gets) : k === "fetch64" ? times(r.fetch64, r.raw64) : "")]);
   }
   printRows(rows, columns, (r, k) => {
     if (k === "gets") return r.gets === undefined ? "-" : `${fmt(r.gets)} (${r.getMs.toFixed(2)} ms)`;

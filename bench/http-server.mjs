@@ -8,8 +8,11 @@
 //                    from one reused 64 KiB block as the socket drains
 //
 // HTTP/1.1 keep-alive is on (Node's default), with an idle timeout longer
-// than any pause within a measurement. Certificate: bench/cert.mjs's.
+// than any pause within a measurement. Certificate: bench/cert.mjs's. The
+// same handler also answers plain `http` on a port of its own (`plainPort`),
+// for the GETs' floor: the same exchanges with no TLS at all.
 import { once } from "node:events";
+import http from "node:http";
 import https from "node:https";
 import { HOST } from "./host.mjs";
 
@@ -17,11 +20,11 @@ import { HOST } from "./host.mjs";
 export const SMALL_BYTES = 300;
 const MAX_BYTES = 1 << 30;
 
-/** Starts the server on 127.0.0.1 (an ephemeral port). */
+/** Starts the server, and its plain-http twin, on 127.0.0.1 (ephemeral ports). */
 export async function startHttpsServer({ certPem, keyPem }) {
   const small = Buffer.alloc(SMALL_BYTES, "x");
   const block = Buffer.alloc(64 * 1024, 0x5a);
-  const server = https.createServer({ cert: certPem, key: keyPem }, async (req, res) => {
+  const handler = async (req, res) => {
     const bytes = /^\/bytes\/(\d+)$/.exec(req.url ?? "");
     if (req.method === "GET" && req.url === "/small") {
       res.writeHead(200, { "content-type": "text/plain", "content-length": small.length }).end(small);
@@ -44,17 +47,21 @@ export async function startHttpsServer({ certPem, keyPem }) {
     } else {
       res.writeHead(404, { "content-length": 0 }).end();
     }
-  });
-  server.keepAliveTimeout = 60_000; // Node's default is 5 s
-  server.on("clientError", (_e, socket) => socket.destroy());
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  };
+  const servers = [https.createServer({ cert: certPem, key: keyPem }, handler), http.createServer(handler)];
+  for (const server of servers) {
+    server.keepAliveTimeout = 60_000; // Node's default is 5 s
+    server.on("clientError", (_e, socket) => socket.destroy());
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+  }
   return {
-    port: server.address().port,
-    close: () => {
+    port: servers[0].address().port,
+    plainPort: servers[1].address().port,
+    close: () => Promise.all(servers.map((server) => {
       server.closeAllConnections();
       return new Promise((r) => server.close(r));
-    },
+    })),
   };
 }
 

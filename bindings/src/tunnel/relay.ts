@@ -138,7 +138,8 @@ export class Relay {
 
   #dial(address: string): void {
     this.#dialed = true;
-    this.#tcp.connect({ host: address, port: this.#options.destination.port });
+    // No Nagle: a relay must not hold a small write back waiting for an ACK (ws does the same for the WebSocket side).
+    this.#tcp.connect({ host: address, port: this.#options.destination.port, noDelay: true });
   }
 
   /** The address check's outcome: connect to the checked address, or end with 1008 (refused) or 4002 (no answer). */

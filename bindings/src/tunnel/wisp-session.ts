@@ -222,7 +222,7 @@ export class WispSession {
 
   #dial(stream: Stream, address: string): void {
     stream.dialed = true;
-    stream.tcp.connect({ host: address, port: Number(stream.target.slice(stream.target.lastIndexOf(":") + 1)) });
+    stream.tcp.connect({ host: address, port: Number(stream.target.slice(stream.target.lastIndexOf(":") + 1)), noDelay: true }); // no Nagle, as relay.ts
     // Connecting now: writes queue inside the socket until it is up.
     for (const payload of stream.early ?? []) stream.tcp.write(payload, this.#guard(() => this.#consumed(stream)));
     stream.early = null;
