@@ -11,6 +11,7 @@
  */
 import { CloseCode } from "../tunnel/close.js";
 import { formatHostPort, isAllowed, parseDestination, type Destination } from "../tunnel/destination.js";
+import { isWispPath } from "../tunnel/wisp-packets.js";
 import {
   SEND_HIGH_WATER, binaryMessage, closeSocket, errorMessage, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
 } from "./config.js";
@@ -19,10 +20,6 @@ import { EdgeWispSession } from "./wisp.js";
 /** What is live, per config. */
 const live = new WeakMap<EdgeConfig, Counters>();
 
-/** A path that ends with "/" (before any query) asks for Wisp; wsproxy paths end with `/<host>:<port>`. */
-function isWispPath(pathname: string): boolean {
-  return pathname.endsWith("/");
-}
 
 /**
  * Handles one HTTP request: `GET /healthz` answers 200, a WebSocket upgrade

@@ -49,7 +49,7 @@ import { createReporter, describeError, guarded, type EventFields, type Report }
 import { ClientCounter, clientKey, MAX_TIMER_MS, TokenBucket } from "./limits.js";
 import { resolveOptions, type ResolvedOptions, type TunnelOptions } from "./options.js";
 import { Relay } from "./relay.js";
-import { WISP_STREAM_CREDIT } from "./wisp-packets.js";
+import { WISP_STREAM_CREDIT, isWispPath } from "./wisp-packets.js";
 import { WispSession } from "./wisp-session.js";
 import { addressCheck, screenHost, systemResolver, type ScreenOptions } from "./resolve.js";
 
@@ -115,10 +115,6 @@ interface ClientConnection {
   relay: Relay | WispSession | undefined;
 }
 
-/** A path that ends with "/" (before any query) asks for Wisp; wsproxy paths end with `/<host>:<port>`. */
-function isWispPath(url: string | undefined): boolean {
-  return (url ?? "").replace(/[?#].*$/s, "").endsWith("/");
-}
 
 /** Listens and returns the running tunnel. Throws TypeError/RangeError on bad options. */
 export async function createTunnel(options: TunnelOptions): Promise<Tunnel> {

@@ -43,6 +43,11 @@ export const PROTOCOL_ERROR = 1002;
  */
 export const WISP_STREAM_CREDIT = 16;
 
+/** A path that ends with "/" (before any query) asks for Wisp; wsproxy paths end with `/<host>:<port>`. */
+export function isWispPath(url: string | undefined): boolean {
+  return (url ?? "").replace(/[?#].*$/s, "").endsWith("/");
+}
+
 /**
  * Ids of streams the server closed, kept so DATA the client sent before it
  * saw our CLOSE is dropped rather than called a protocol error. Bounded.
