@@ -17,6 +17,7 @@ import { TlsSocket, WebSocketClosedError, WispStreamClosedError, type Transport,
 import { connectWisp } from "../../bindings/src/index.node.js";
 import { createTunnel, type Tunnel, type TunnelEvent, type TunnelOptions } from "../../bindings/src/tunnel/tunnel.js";
 import { SERVER_NAME, identity, text } from "../helpers/harness.js";
+import { heapGrowth } from "../helpers/heap.js";
 import { drain, waitFor } from "../helpers/streams.js";
 
 const sha256 = (chunks: Uint8Array[]) => {
@@ -299,6 +300,38 @@ describe("Wisp endpoint: our client through the tunnel", () => {
     const [code] = await once(ws, "close");
     expect(code).toBe(1000);
   });
+});
+
+describe("Wisp endpoint: a long-lived session", () => {
+  it("holds no more memory after 1,500 more streams opened and closed on one WebSocket than after the first 500", async () => {
+    // Nothing in the test itself may hold memory per stream: no event list (wispTunnel's grows by three events
+    // a stream), and an echo server of its own (the shared one keeps every socket it accepted).
+    const tunnel = await createTunnel({ allow: ["127.0.0.1:*"], wisp: true, log: () => {} });
+    tunnels.push(tunnel);
+    const echo = net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on("error", () => {});
+      socket.on("data", (d: Buffer) => socket.write(d));
+      socket.on("end", () => socket.end());
+    });
+    const port = await listen(echo);
+    const client = await connectWisp(`${tunnel.url}/`);
+    const streams = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const transport = await client.connect({ host: "127.0.0.1", port });
+        const w = transport.writable.getWriter(), r = transport.readable.getReader();
+        await w.write(text("x"));
+        await r.read();
+        await w.close();
+        await r.read();
+      }
+    };
+    // The session and our client both run in this process: this bounds both (each keeps a bounded set of recently closed ids).
+    const growth = await heapGrowth(streams, 500, 1_500);
+    expect(growth.js).toBeLessThan(4 << 20);
+    expect(await waitFor(() => tunnel.streams === 0)).toBe(true);
+    client.close();
+    echo.close();
+  }, 60_000);
 });
 
 describe("Wisp endpoint: a raw client", () => {

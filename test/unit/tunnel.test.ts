@@ -21,6 +21,7 @@ import { clientKey, TokenBucket } from "../../bindings/src/tunnel/limits.js";
 import { SERVER_NAME, identity, str, text } from "../helpers/harness.js";
 import { rawExchange, upgradeRequest } from "../fuzz/raw-ws.mjs";
 import { fuzzInput, Random, type FuzzInput } from "../fuzz/tunnel-inputs.mjs";
+import { heapGrowth } from "../helpers/heap.js";
 import { waitFor } from "../helpers/streams.js";
 
 /** GET on the tunnel's port: status and body. */
@@ -227,6 +228,29 @@ describe("relaying", () => {
     expect(r.reason).toMatch(/killed/);
     await t.close();
   });
+});
+
+describe("a long-lived tunnel", () => {
+  it("holds no more memory after 9,000 more messages relayed each way than after the first 1,000", async () => {
+    const ws = new WebSocket(`${tunnel.url}/127.0.0.1:${echoPort}`);
+    ws.on("error", () => {});
+    await once(ws, "open");
+    let echoed!: () => void;
+    ws.on("message", () => echoed());
+    const message = Buffer.alloc(50);
+    const messages = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const back = new Promise<void>((resolve) => (echoed = resolve));
+        ws.send(message);
+        await back;
+      }
+    };
+    // The relay runs in this process: its heap is this heap.
+    const growth = await heapGrowth(messages, 1_000, 9_000);
+    expect(growth.js).toBeLessThan(4 << 20); // measured ~0.1 MB
+    ws.close(1000);
+    await once(ws, "close");
+  }, 60_000);
 });
 
 describe("backpressure", () => {

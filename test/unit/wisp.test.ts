@@ -16,6 +16,7 @@ import {
 } from "../../bindings/src/index.js";
 import { connectWisp } from "../../bindings/src/index.node.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
+import { heapGrowth } from "../helpers/heap.js";
 
 const WS = WebSocket as never;
 const text = (s: string) => new TextEncoder().encode(s);
@@ -450,6 +451,59 @@ async function stream(client: WispClient, peer: RawPeer): Promise<{ t: Transport
   expect(p.id).not.toBe(0);
   return { t, id: p.id };
 }
+
+describe("Wisp over wisp-js: a long-lived client", () => {
+  let echo: net.Server;
+  let echoPort: number;
+  let client: WispClient;
+  beforeAll(async () => {
+    echo = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on("error", () => {});
+      s.on("data", (d) => s.write(d));
+      s.on("end", () => s.end());
+    });
+    echo.listen(0, "127.0.0.1");
+    await once(echo, "listening");
+    echoPort = (echo.address() as net.AddressInfo).port;
+    client = await connectWisp(wispUrl);
+  });
+  afterAll(() => {
+    client.close();
+    echo.close();
+  });
+
+  it("one stream: no more memory after 9,000 more echoed messages than after the first 1,000", async () => {
+    const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
+    const w = transport.writable.getWriter(), r = transport.readable.getReader();
+    const message = new Uint8Array(50);
+    const echoes = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        await w.write(message);
+        for (let got = 0; got < message.length;) got += (await r.read()).value!.length;
+      }
+    };
+    const growth = await heapGrowth(echoes, 1_000, 9_000);
+    expect(growth.js).toBeLessThan(4 << 20); // measured ~0.2 MB
+    await w.close();
+    expect((await r.read()).done).toBe(true);
+  }, 60_000);
+
+  it("one WispClient: no more memory after 1,500 more streams opened and closed than after the first 500", async () => {
+    const streams = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
+        const w = transport.writable.getWriter(), r = transport.readable.getReader();
+        await w.write(text("x"));
+        await r.read();
+        await w.close(); // CLOSE 0x02: the id is remembered (a bounded set) for the server's late packets
+        await r.read();
+      }
+    };
+    const growth = await heapGrowth(streams, 500, 1_500);
+    expect(growth.js).toBeLessThan(4 << 20);
+    expect(client.streamCount).toBe(0);
+  }, 60_000);
+});
 
 describe("Wisp protocol errors (a raw server)", () => {
   async function expectProtocolError(send: (peer: RawPeer, id: number) => void, match: RegExp): Promise<WispProtocolError> {

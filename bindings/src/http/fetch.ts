@@ -126,12 +126,24 @@ class Origin {
   readonly idle: Conn[] = [];
   readonly all = new Set<Conn>();
   readonly waiters: (() => void)[] = [];
-  constructor(readonly key: string) {}
+  /** @param drop Forgets this pool (createFetch's map of origins). */
+  constructor(readonly key: string, readonly drop: (origin: Origin) => void) {}
 
   forget(c: Conn): void {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.all.delete(c)) this.waiters.shift()?.();
+    this.dropIfEmpty();
+  }
+
+  /**
+   * With no connection (open, idle or opening) and no one waiting, the pool
+   * is forgotten: a fetch that reaches many origins over its life holds only
+   * those it has connections to (it kept every origin it ever reached:
+   * measured ~550 B each, 2.8 MB per 5,000 origins).
+   */
+  dropIfEmpty(): void {
+    if (this.all.size === 0 && this.waiters.length === 0) this.drop(this);
   }
 }
 
@@ -186,14 +198,20 @@ export function createFetch(options: FetchOptions): Fetch {
   const limits = { maxHeaderBytes: option("maxHeaderBytes", options.maxHeaderBytes, 16384, 1), maxHeaders: option("maxHeaders", options.maxHeaders, 100, 1) };
   const maxRedirects = option("maxRedirects", options.maxRedirects, 20);
   const origins = new Map<string, Origin>();
+  const drop = (origin: Origin) => {
+    if (origins.get(origin.key) === origin) origins.delete(origin.key);
+  };
   let closed = false;
 
   async function acquire(url: URL, signal: AbortSignal): Promise<Conn> {
     const key = `${url.protocol}//${url.host}`;
-    let origin = origins.get(key);
-    if (!origin) origins.set(key, origin = new Origin(key));
+    let origin: Origin | undefined;
     for (;;) {
       signal.throwIfAborted();
+      // Looked up again after each wait: the pool may have been emptied and
+      // forgotten meanwhile (Origin.dropIfEmpty), and a new one takes its place.
+      origin = origins.get(key);
+      if (!origin) origins.set(key, origin = new Origin(key, drop));
       const idle = origin.idle.pop();
       if (idle) {
         clearTimeout(idle.idleTimer);
@@ -203,7 +221,7 @@ export function createFetch(options: FetchOptions): Fetch {
       await new Promise<void>((resolve, reject) => {
         const o = origin!;
         const wake = () => { signal.removeEventListener("abort", abort); resolve(); };
-        const abort = () => { const i = o.waiters.indexOf(wake); if (i >= 0) o.waiters.splice(i, 1); reject(signal.reason); };
+        const abort = () => { const i = o.waiters.indexOf(wake); if (i >= 0) o.waiters.splice(i, 1); o.dropIfEmpty(); reject(signal.reason); };
         o.waiters.push(wake);
         signal.addEventListener("abort", abort, { once: true });
       });
@@ -239,7 +257,10 @@ export function createFetch(options: FetchOptions): Fetch {
       return conn;
     } finally {
       origin.all.delete(placeholder);
-      if (!opened) origin.waiters.shift()?.(); // the slot is free again
+      if (!opened) {
+        origin.waiters.shift()?.(); // the slot is free again
+        origin.dropIfEmpty();
+      }
     }
   }
 
