@@ -235,6 +235,19 @@ describe("createFetch over tcpConnector", () => {
     // a timeout signal: in the body (or before the head, on a slow machine)
     await expect(fetch(`${base}/slow`, { signal: AbortSignal.timeout(200) }).then((t) => t.text())).rejects.toMatchObject({ name: "TimeoutError" });
   });
+
+  it("a signal aborted after its response was read leaves the kept-alive connection it opened alone", async () => {
+    const own = createFetch({ connector: tcpConnector(), tls: tlsOptions });
+    onTestFinished(() => own.close());
+    const ac = new AbortController();
+    const first = await own(`${base}/hello`, { signal: ac.signal });
+    expect(await first.text()).toBe("hello");
+    ac.abort(); // e.g. an AbortSignal.timeout() that fires later
+    const second = await own(`${base}/hello`);
+    expect(await second.text()).toBe("hello");
+    expect(tlsInfo(second)!.connectionReused).toBe(true);
+    expect(await Promise.race([tlsInfo(first)!.closed.then(() => "closed"), new Promise((r) => setTimeout(() => r("open"), 50))])).toBe("open");
+  });
 });
 
 describe("createFetch: long-lived", () => {

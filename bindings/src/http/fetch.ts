@@ -230,10 +230,17 @@ export function createFetch(options: FetchOptions): Fetch {
     const placeholder = {} as Conn;
     origin.all.add(placeholder);
     let opened = false;
+    // The request's signal governs the opening only: the connection outlives
+    // the request in the pool, and a later abort of that signal (an
+    // AbortSignal.timeout() firing after the response was read) must not end
+    // it. During the exchange, roundTrip() watches the signal itself.
+    const opening = new AbortController();
+    const stopOpening = () => opening.abort(signal.reason);
+    signal.addEventListener("abort", stopOpening, { once: true });
     try {
       const host = url.hostname.replace(/^\[|\]$/g, "");
       const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
-      const transport = await options.connector({ host, port }, { signal });
+      const transport = await options.connector({ host, port }, { signal: opening.signal });
       let socket: TlsSocket | undefined;
       if (url.protocol === "https:") {
         try {
@@ -242,7 +249,8 @@ export function createFetch(options: FetchOptions): Fetch {
           // connection shows it the certificate, unless it asked for resumption.
           const reuseSessions = options.tls?.reuseSessions ?? (options.tls?.onVerify ? false : undefined);
           socket = await TlsSocket.connect(transport, {
-            ...options.tls, ...(reuseSessions === undefined ? {} : { reuseSessions }), servername: host, alpnProtocols: ["http/1.1"], signal,
+            ...options.tls, ...(reuseSessions === undefined ? {} : { reuseSessions }), servername: host, alpnProtocols: ["http/1.1"],
+            signal: opening.signal,
           });
         } catch (e) {
           await transport.writable.abort(e).catch(() => {});
@@ -256,6 +264,7 @@ export function createFetch(options: FetchOptions): Fetch {
       opened = true;
       return conn;
     } finally {
+      signal.removeEventListener("abort", stopOpening);
       origin.all.delete(placeholder);
       if (!opened) {
         origin.waiters.shift()?.(); // the slot is free again
