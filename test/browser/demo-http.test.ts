@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINES, launch, type Browser, type Page, type Viewport } from "../helpers/browsers.mjs";
+import { browserIt } from "../helpers/webkit-faults.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const shots = join(root, "test-results");
@@ -67,6 +68,8 @@ const textOf = (page: Page, selector: string) => page.evaluate((sel) => document
 
 describe.each(ENGINES)("%s", (engine) => {
   let browser: Browser;
+  // WebKit's known page fault: a test it hits runs once more (test/helpers/webkit-faults.ts)
+  const test = browserIt(engine);
   beforeAll(async () => {
     browser = await launch(engine);
   }, 60_000);
@@ -115,7 +118,7 @@ describe.each(ENGINES)("%s", (engine) => {
     return { facts, status: await textOf(page, "#ws-status"), log: await textOf(page, "#ws-log"), error: await textOf(page, "#ws-error") };
   }
 
-  it("HTTPS panel: a GET shows 200 and the TLS details, the next GET reuses the connection", async () => {
+  test("HTTPS panel: a GET shows 200 and the TLS details, the next GET reuses the connection", async () => {
     const page = await open();
     const first = await request(page, "GET", httpsUrl);
     expect(first.error, `${engine}${recentLog()}`).toBe("");
@@ -139,7 +142,7 @@ describe.each(ENGINES)("%s", (engine) => {
     await page.close();
   });
 
-  it("HTTPS panel: a POST to /echo comes back; gzip is decoded; a redirect is followed; a refused destination shows the typed error", async () => {
+  test("HTTPS panel: a POST to /echo comes back; gzip is decoded; a redirect is followed; a refused destination shows the typed error", async () => {
     const page = await open();
     const posted = await request(page, "POST", new URL("echo", httpsUrl).href, "posted from the demo test");
     expect(posted.error, `${engine}${recentLog()}`).toBe("");
@@ -163,7 +166,7 @@ describe.each(ENGINES)("%s", (engine) => {
     await page.close();
   });
 
-  it("wss:// panel: echoes a message, then closes cleanly with 1000", async () => {
+  test("wss:// panel: echoes a message, then closes cleanly with 1000", async () => {
     const page = await open();
     const r = await echo(page, "hello from the demo test");
     expect(r.facts["Subprotocol"]).toBe("echo");
@@ -175,7 +178,7 @@ describe.each(ENGINES)("%s", (engine) => {
     await page.close();
   });
 
-  it("both panels used, on a desktop and a phone-sized viewport: no sideways scrolling", async () => {
+  test("both panels used, on a desktop and a phone-sized viewport: no sideways scrolling", async () => {
     for (const [name, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]] as const) {
       const page = await open(viewport);
       await request(page, "GET", httpsUrl);

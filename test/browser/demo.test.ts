@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINES, launch, type Browser, type Page, type Viewport } from "../helpers/browsers.mjs";
+import { browserIt } from "../helpers/webkit-faults.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const shots = join(root, "test-results");
@@ -78,6 +79,8 @@ const MODES = ["bidirectional", "unidirectional", "quiet", "peer", "kill"] as co
 
 describe.each(ENGINES)("%s", (engine) => {
   let browser: Browser;
+  // WebKit's known page fault: a test it hits runs once more (test/helpers/webkit-faults.ts)
+  const test = browserIt(engine);
   const shot = (page: Page, name: string) => page.screenshot(join(shots, `demo-${name}-${engine}.png`));
 
   beforeAll(async () => {
@@ -124,7 +127,7 @@ describe.each(ENGINES)("%s", (engine) => {
     describe(worker ? "in a Worker" : "on the main thread", () => {
       for (const server of SERVERS) {
         for (const mode of MODES) {
-          it(`${server.id} server, ${mode} close`, async () => {
+          test(`${server.id} server, ${mode} close`, async () => {
             const page = await open(worker);
             await connect(page, server.id);
             expect(await isHidden(page, "#error"), `${engine}: ${await textOf(page, "#error")}${recentLog()}`).toBe(true);
@@ -167,7 +170,7 @@ describe.each(ENGINES)("%s", (engine) => {
         }
       }
 
-      it("shows resumption after a clean close, and none after an unclean one", async () => {
+      test("shows resumption after a clean close, and none after an unclean one", async () => {
         const page = await open(worker);
         await connect(page, "node");
         await closeWith(page, "bidirectional");
@@ -185,7 +188,7 @@ describe.each(ENGINES)("%s", (engine) => {
   }
 
   describe("errors in the page", () => {
-    it("an expired certificate, a wrong host name and a refused destination each show a readable error", async () => {
+    test("an expired certificate, a wrong host name and a refused destination each show a readable error", async () => {
       const page = await open(false);
       await connect(page, "expired");
       expect(await textOf(page, "#error")).toMatch(/Certificate verification failed: certificate has expired/);
@@ -197,7 +200,7 @@ describe.each(ENGINES)("%s", (engine) => {
       await page.close();
     });
 
-    it("connected state, and a phone-sized viewport", async () => {
+    test("connected state, and a phone-sized viewport", async () => {
       const page = await open(false);
       await connect(page, "wasm");
       await shot(page, "connected");

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
 import { createTunnel, type Tunnel } from "../../bindings/src/tunnel/tunnel.js";
 import { ENGINES, launch, type Browser } from "../helpers/browsers.mjs";
+import { browserIt } from "../helpers/webkit-faults.js";
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { serveDirectory } from "../helpers/static-server.mjs";
 
@@ -41,6 +42,8 @@ afterAll(async () => {
 
 describe.each(ENGINES)("%s", (engine) => {
   let browser: Browser;
+  // WebKit's known page fault: a test it hits runs once more (test/helpers/webkit-faults.ts)
+  const test = browserIt(engine);
   beforeAll(async () => {
     browser = await launch(engine);
   }, 60_000);
@@ -48,7 +51,7 @@ describe.each(ENGINES)("%s", (engine) => {
     await browser?.close();
   });
 
-  it("main thread: wss:// through the tunnel; text, Blob and ArrayBuffer echoed, subprotocol, a clean close", async () => {
+  test("main thread: wss:// through the tunnel; text, Blob and ArrayBuffer echoed, subprotocol, a clean close", async () => {
     const page = await browser.newPage();
     try {
       await page.goto(`${site.url}/test/browser/blank.html`);

@@ -33,6 +33,14 @@ export interface Browser {
   /** What drives it, and over which protocol. */
   driver: string;
   /**
+   * How many times a lost browser session was replaced by a new one (WebKit:
+   * when its web process crashed or was taken for hung, `newPage()` starts a
+   * new session); 0 elsewhere.
+   */
+  readonly restarts: number;
+  /** WebKit: the process group of its driver, the MiniBrowser and WebKit's own processes. */
+  processGroup?: number;
+  /**
    * A new page whose viewport is `viewport` (default 1280 x 800). WebKit's
    * MiniBrowser window has a minimum width, so a narrower viewport there is
    * as narrow as it gets: read `innerWidth` to know.

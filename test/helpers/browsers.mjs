@@ -144,6 +144,7 @@ async function launchChromium() {
     engine: "chromium",
     name: "Chromium",
     version: browser.version(),
+    restarts: 0,
     driver: `playwright-core ${(await import("playwright-core/package.json", { with: { type: "json" } })).default.version} (CDP)`,
     async newPage(viewport = DEFAULT_VIEWPORT) {
       const p = await browser.newPage({ viewport });
@@ -178,6 +179,7 @@ async function launchFirefox() {
     engine: "firefox",
     name: "Firefox ESR",
     version,
+    restarts: 0,
     driver: `puppeteer-core ${(await import("puppeteer-core/package.json", { with: { type: "json" } })).default.version} (WebDriver BiDi)`,
     async newPage(viewport = DEFAULT_VIEWPORT) {
       const p = await browser.newPage();
@@ -238,7 +240,7 @@ async function startWebKitDriver(display) {
     }
     await sleep(50);
   }
-  return { base, kill };
+  return { base, kill, pid: driver.pid };
 }
 
 async function launchWebKit() {
@@ -258,9 +260,8 @@ async function launchWebKit() {
     if (!r.ok) throw new Error(`WebKitWebDriver ${method} ${path}: ${json.value?.error}: ${json.value?.message}`);
     return json.value;
   };
-  let session;
-  try {
-    session = await call("POST", "/session", {
+  const newSession = async () => {
+    const session = await call("POST", "/session", {
       capabilities: {
         alwaysMatch: {
           // --automation: MiniBrowser as a WebDriver target (no window chrome, a fresh ephemeral profile)
@@ -270,29 +271,60 @@ async function launchWebKit() {
         },
       },
     });
+    const s = `/session/${session.sessionId}`;
+    return { s, version: session.capabilities.browserVersion, current: await call("GET", `${s}/window`) };
+  };
+  let session;
+  try {
+    session = await newSession();
   } catch (e) {
     driver.kill();
     xvfb.kill();
     throw e;
   }
-  const s = `/session/${session.sessionId}`;
-  const version = session.capabilities.browserVersion;
+  const version = session.version;
   let closed = false;
-  let current = await call("GET", `${s}/window`);
+  let restarts = 0;
+
+  /** A new window in the session, made current; the previous one closed. */
+  const newWindow = async () => {
+    const { s } = session;
+    const { handle } = await call("POST", `${s}/window/new`, { type: "window" });
+    await call("DELETE", `${s}/window`); // the previous one: current until we switch
+    await call("POST", `${s}/window`, { handle });
+    session.current = handle;
+    return { s, handle };
+  };
 
   // One page at a time: a new page is a new window (WebKit's new-window
   // command), made current; the previous window then goes. (Closing the last
   // window would end the session, so a closed page is left blank instead.)
+  // When WebKit loses a page's web process (a crash, or a page it takes for
+  // hung: README, "WebKit's cold-page fault") the session goes with it; the
+  // next page then starts a new session, and `restarts` counts them.
   return {
     engine: "webkit",
     name: "WebKitGTK",
     version,
     driver: "WebKitWebDriver (W3C WebDriver)",
+    get restarts() {
+      return restarts;
+    },
+    /** The process group of the driver and everything it starts (the MiniBrowser, WebKit's web processes). */
+    processGroup: driver.pid,
     async newPage(viewport = DEFAULT_VIEWPORT) {
-      const { handle } = await call("POST", `${s}/window/new`, { type: "window" });
-      await call("DELETE", `${s}/window`); // the previous one: current until we switch
-      await call("POST", `${s}/window`, { handle });
-      current = handle;
+      let s, handle;
+      try {
+        ({ s, handle } = await newWindow());
+      } catch (lost) {
+        // The session is lost or failing (first "unknown error", then "invalid session id"): a new
+        // one, once per page.
+        if (closed) throw lost;
+        await Promise.race([call("DELETE", session.s).catch(() => {}), sleep(5_000)]);
+        session = await newSession();
+        restarts++;
+        ({ s, handle } = await newWindow());
+      }
       let size; // the viewport it got
       const pg = page({
         evaluateSource: async (source) => call("POST", `${s}/execute/async`, {
@@ -314,7 +346,7 @@ async function launchWebKit() {
           }
         },
         async close() {
-          if (!closed && current === handle) await call("POST", `${s}/url`, { url: "about:blank" }).catch(() => {});
+          if (!closed && session.current === handle) await call("POST", `${s}/url`, { url: "about:blank" }).catch(() => {});
         },
       });
       size = await setWebKitViewport(call, s, pg, viewport);
@@ -323,7 +355,7 @@ async function launchWebKit() {
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.race([call("DELETE", s).catch(() => {}), sleep(5_000)]);
+      await Promise.race([call("DELETE", session.s).catch(() => {}), sleep(5_000)]);
       driver.kill();
       xvfb.kill();
     },
