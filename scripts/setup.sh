@@ -26,6 +26,7 @@ need=(
   "patch:patch"
   "/usr/share/ca-certificates/mozilla:ca-certificates" # the default root store's source (a path: update-ca-certificates is in /usr/sbin, not every PATH)
   "nginx:nginx"          # the nginx peer (test/interop/nginx.test.ts)
+  "python3:python3"      # a listener that never accepts (test/helpers/unanswered.ts: connect timeouts)
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -3,4 +3,4 @@
 import { connect } from "cloudflare:sockets";
 import { createCloudflareTunnel } from "../../bindings/dist/edge/index.js";
 
-export default createCloudflareTunnel({ connect, maxFrameBytes: 128 * 1024, log: (line) => console.log(line) });
+export default createCloudflareTunnel({ connect, maxFrameBytes: 128 * 1024, connectTimeoutMs: 500, log: (line) => console.log(line) });

@@ -8,7 +8,8 @@
 // (426). Over Wisp: several TlsSockets on one WebSocket (our client), the
 // TCP peer's FIN as CLOSE 0x02 after its data, refusals as CLOSE reasons
 // (0x48, 0x41, 0x44), bad packets closing with 1002 and the streams' TCP
-// connections; the Wisp limits in Deno.
+// connections; a destination that never answers (4002, CLOSE 0x43, and what
+// each platform does with the attempt); the Wisp limits in Deno.
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
@@ -20,6 +21,7 @@ import { TlsSocket, WebSocketClosedError, WispStreamClosedError, connectWebSocke
 import { SERVER_NAME, identity } from "../helpers/harness.js";
 import { freePort } from "../helpers/peers.js";
 import { drain, waitFor } from "../helpers/streams.js";
+import { unansweredPort, type Unanswered } from "../helpers/unanswered.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const id = identity();
@@ -30,6 +32,8 @@ let plain: net.Server;
 let plainPort = 0;
 /** A port nothing listens on. */
 let refusedPort = 0;
+/** A port where TCP's connect never completes. */
+let silent: Unanswered;
 /** Every socket the plain server accepted, to check that the tunnel closed them. */
 const accepted: net.Socket[] = [];
 const children: ChildProcess[] = [];
@@ -52,16 +56,18 @@ beforeAll(async () => {
   await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
   plainPort = (plain.address() as net.AddressInfo).port;
   refusedPort = await freePort();
+  silent = await unansweredPort();
 });
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
+  silent?.close();
   for (const s of accepted) s.destroy();
   echo?.close();
   plain?.close();
 });
 
-/** The edge tunnels' allowlist: the TLS echo server, the plain one, and a port nothing listens on. */
-const allowList = () => `127.0.0.1:${echoPort},127.0.0.1:${plainPort},127.0.0.1:${refusedPort}`;
+/** The edge tunnels' allowlist: the TLS echo server, the plain one, a port nothing listens on, one that never answers. */
+const allowList = () => `127.0.0.1:${echoPort},127.0.0.1:${plainPort},127.0.0.1:${refusedPort},127.0.0.1:${silent.port}`;
 
 /** Starts `cmd` and resolves once `ready` matches its output; the match's first group, if any. */
 async function start(cmd: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<string> {
@@ -127,7 +133,7 @@ function startDeno(env: Record<string, string>): Promise<string> {
 }
 
 async function denoTunnel(): Promise<string> {
-  return `ws://127.0.0.1:${await startDeno({ TUNNEL_ALLOW: allowList(), TUNNEL_WISP: "1" })}`;
+  return `ws://127.0.0.1:${await startDeno({ TUNNEL_ALLOW: allowList(), TUNNEL_WISP: "1", EDGE_LIMITS: JSON.stringify({ connectTimeoutMs: 500 }) })}`;
 }
 
 /** A TCP server that accepts and never reads: bytes for it pile up. */
@@ -148,7 +154,8 @@ async function closeOf(url: string, message?: string | Uint8Array): Promise<{ co
   return new Promise((r) => ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
 }
 
-describe.each([["workerd (Cloudflare Worker)", workerdTunnel, 0x42], ["Deno", denoTunnel, 0x44]] as const)("the edge tunnel in %s", (_name, startTunnel, refusedReason) => {
+// workerd can close a socket still connecting; Deno.connect cannot be cancelled.
+describe.each([["workerd (Cloudflare Worker)", workerdTunnel, 0x42, true], ["Deno", denoTunnel, 0x44, false]] as const)("the edge tunnel in %s", (_name, startTunnel, refusedReason, cancelsConnect) => {
   let url = "";
   beforeAll(async () => {
     url = await startTunnel();
@@ -248,6 +255,23 @@ describe.each([["workerd (Cloudflare Worker)", workerdTunnel, 0x42], ["Deno", de
     raw.ws.send(message);
     expect((await raw.closed).code).toBe(1002);
     expect(await waitFor(() => side.destroyed || side.readableEnded)).toBe(true);
+  });
+
+  it("a destination that never answers: 4002 after connectTimeoutMs (500 ms here); over Wisp CLOSE 0x43, and the session goes on", async () => {
+    const started = performance.now();
+    expect(await closeOf(`${url}/127.0.0.1:${silent.port}`)).toEqual({ code: 4002, reason: `cannot connect to 127.0.0.1:${silent.port}: timed out after 500 ms` });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(450);
+    const client = await openWisp(url);
+    expect(await wispReason(client, silent.port)).toBe(0x43);
+    const transport = await client.connect({ host: "127.0.0.1", port: plainPort });
+    const w = transport.writable.getWriter();
+    await w.write(new TextEncoder().encode("bye"));
+    w.releaseLock();
+    expect(await drain(transport)).toEqual({ data: "bye", error: null });
+    client.close();
+    // The two attempts: workerd closed them; in Deno they hold their places in maxConnections until the OS gives up.
+    const health = async () => (await fetch(`${url.replace(/^ws/, "http")}/healthz`)).json() as Promise<{ connections: number; tcp: number }>;
+    await expect.poll(async () => (await health()).tcp, { timeout: 5000 }).toBe(cancelsConnect ? 0 : 2);
   });
 
   it("Wisp: a message over maxFrameBytes closes with 1009", async () => {
@@ -462,6 +486,10 @@ describe("the edge tunnel's configuration", () => {
     expect(() => edgeConfig({ allow: [] })).toThrow(/never an open proxy/);
     expect(() => edgeConfig({ allow: ["example.org:443"], maxConnections: 0 })).toThrow(RangeError);
     expect(() => edgeConfig({ allow: ["example.org:443"], idleTimeoutMs: 1.5 })).toThrow(RangeError);
+    expect(() => edgeConfig({ allow: ["example.org:443"], connectTimeoutMs: 0 })).toThrow(/connectTimeoutMs must be an integer >= 1 and <= 2147483647, got 0/);
+    // a timer beyond setTimeout's limit would fire at once
+    expect(() => edgeConfig({ allow: ["example.org:443"], idleTimeoutMs: 2 ** 31 })).toThrow(/idleTimeoutMs must be an integer >= 0 and <= 2147483647/);
+    expect(edgeConfig({ allow: ["example.org:443"] }).connectTimeoutMs).toBe(10_000);
     expect(() => edgeConfig({ allow: ["example.org:443"], maxFrameBytes: 63 })).toThrow(RangeError);
     expect(() => edgeConfig({ allow: ["example.org:443"], wisp: "yes" as never })).toThrow(/wisp must be a boolean/);
     expect(() => edgeConfig({ allow: ["not a rule"] })).toThrow(TypeError);

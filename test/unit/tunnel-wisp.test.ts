@@ -19,6 +19,7 @@ import { createTunnel, type Tunnel, type TunnelEvent, type TunnelOptions } from 
 import { SERVER_NAME, identity, text } from "../helpers/harness.js";
 import { heapGrowth } from "../helpers/heap.js";
 import { drain, waitFor } from "../helpers/streams.js";
+import { unansweredPort } from "../helpers/unanswered.js";
 
 const sha256 = (chunks: Uint8Array[]) => {
   const h = createHash("sha256");
@@ -264,6 +265,27 @@ describe("Wisp endpoint: our client through the tunnel", () => {
     w.releaseLock();
     expect((await drain(transport)).data).toBe("bye");
     client.close();
+  });
+
+  it("a destination that never answers: CLOSE 0x43 after connectTimeoutMs; the WebSocket and its other streams go on", async () => {
+    const silent = await unansweredPort();
+    try {
+      const { tunnel: t, events, url } = await wispTunnel({ connectTimeoutMs: 300 });
+      const client = await connectWisp(url);
+      const started = performance.now();
+      expect(await closeReason(client, "127.0.0.1", silent.port)).toBe(0x43);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(280);
+      expect(events.find((e) => e.event === "closed" && e.code === 0x43)?.reason).toBe(`cannot connect to 127.0.0.1:${silent.port}: timed out after 300 ms`);
+      expect(t.streams).toBe(0);
+      const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
+      const w = transport.writable.getWriter();
+      await w.write(text("bye"));
+      w.releaseLock();
+      expect((await drain(transport)).data).toBe("bye");
+      client.close();
+    } finally {
+      silent.close();
+    }
   });
 
   it("public: connects by the checked address once it passes", async () => {

@@ -23,6 +23,7 @@ import { rawExchange, upgradeRequest } from "../fuzz/raw-ws.mjs";
 import { fuzzInput, Random, type FuzzInput } from "../fuzz/tunnel-inputs.mjs";
 import { heapGrowth } from "../helpers/heap.js";
 import { waitFor } from "../helpers/streams.js";
+import { unansweredPort } from "../helpers/unanswered.js";
 
 /** GET on the tunnel's port: status and body. */
 async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
@@ -139,6 +140,24 @@ describe("destinations", () => {
     expect(r.code).toBe(4002);
     expect(r.reason).toMatch(/ECONNREFUSED/);
     await t.close();
+  });
+
+  it("gives up on a destination that never answers after connectTimeoutMs (4002), and keeps nothing of it", async () => {
+    const silent = await unansweredPort();
+    const events: TunnelEvent[] = [];
+    const t = await createTunnel({ allow: [`127.0.0.1:${silent.port}`, `127.0.0.1:${echoPort}`], connectTimeoutMs: 300, onEvent: (e) => events.push(e) });
+    try {
+      const started = performance.now();
+      const r = await wsSession(`${t.url}/127.0.0.1:${silent.port}`);
+      expect(r).toMatchObject({ code: 4002, reason: `cannot connect to 127.0.0.1:${silent.port}: timed out after 300 ms` });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(280);
+      expect(events.map((e) => e.event)).toEqual(["connecting", "closed"]);
+      await waitFor(() => t.connections === 0);
+      await expectEcho(t);
+    } finally {
+      await t.close();
+      silent.close();
+    }
   });
 
   it("refuses by Origin when origins are configured", async () => {
@@ -663,6 +682,8 @@ describe("options are validated", () => {
     [{ allow: ["public"] }, TypeError, /--allow wants host:port/],
     [{ allow: ["public:70000"] }, RangeError, /port out of range/],
     [{ allow, resolveTimeoutMs: 0 }, RangeError, /resolveTimeoutMs must be an integer from 1 to 2147483647/],
+    [{ allow, connectTimeoutMs: 0 }, RangeError, /connectTimeoutMs must be an integer from 1 to 2147483647/],
+    [{ allow, connectTimeoutMs: "10" }, TypeError, /connectTimeoutMs must be a number, got string/],
     [{ allow, resolve: "8.8.8.8" }, TypeError, /resolve must be a function/],
     [{ allow, isPublicAddress: true }, TypeError, /isPublicAddress must be a function/],
     [{ allow: ["127.0.0.1:0"] }, RangeError, /port out of range/],
@@ -813,6 +834,7 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     ["--high-water-mark", null, false],
     ["--max-buffered", null, false],
     ["--resolve-timeout", null, true],
+    ["--connect-timeout", null, true],
     ["--drain-timeout", "close at once", true],
   ];
   /** The refusal of `value` for a numeric flag, the whole line. */
@@ -916,6 +938,20 @@ describe("the command (openssl-tls-wasm-tunnel, compiled)", () => {
     for (const origin of ["http://a.test", "http://b.test"]) expect((await echo(origin)).data.toString(), origin).toBe("hi");
     expect(await echo("http://c.test")).toMatchObject({ code: 1008, reason: 'origin not allowed: "http://c.test"' });
     proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  it("--connect-timeout: a destination that never answers gets 4002 once it has passed", async () => {
+    const silent = await unansweredPort();
+    const { proc, url, exited } = await startCommand(["--allow", `127.0.0.1:${silent.port}`, "--connect-timeout", "1"]);
+    try {
+      const started = performance.now();
+      expect(await wsSession(`${url}/127.0.0.1:${silent.port}`)).toMatchObject({ code: 4002, reason: expect.stringMatching(/timed out after 1000 ms$/) });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+    } finally {
+      proc.kill("SIGTERM");
+      silent.close();
+    }
     expect(await exited).toBe(0);
   });
 

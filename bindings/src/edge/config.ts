@@ -29,6 +29,23 @@ export interface TcpLike {
   writable: WritableStream<Uint8Array>;
   /** Resolves once connected, rejects if it could not be (Cloudflare's `opened`). */
   opened?: Promise<unknown>;
+  /** Closes it, connected or still connecting (Cloudflare's `close()`). */
+  close?(): unknown;
+}
+
+/**
+ * Gives a TCP connection up, connected or not, where the platform lets us:
+ * both streams ended, and the socket closed (a Cloudflare socket still
+ * connecting stops trying). Never throws.
+ */
+export function abandon(tcp: TcpLike): void {
+  void tcp.writable.abort().catch(() => {});
+  void tcp.readable.cancel().catch(() => {});
+  try {
+    void Promise.resolve(tcp.close?.()).catch(() => {});
+  } catch {
+    // closed already
+  }
 }
 
 /** Options of the edge tunnel (createCloudflareTunnel, serveDenoTunnel). */
@@ -62,6 +79,12 @@ export interface EdgeTunnelOptions {
   maxBufferedBytes?: number;
   /** Close a tunnel with no traffic for this long with 1001 (default 300000 ms; 0: never). */
   idleTimeoutMs?: number;
+  /**
+   * How long the TCP connection may take to open (default 10000 ms); then
+   * close 4002 (a Wisp stream: CLOSE 0x43). In Deno the attempt itself goes
+   * on until the OS gives up, and counts against maxConnections until then.
+   */
+  connectTimeoutMs?: number;
   /** Receives a line per event (refusals, connections and their end). Default: none. */
   log?: (line: string) => void;
 }
@@ -78,6 +101,8 @@ export const EDGE_TUNNEL_DEFAULTS = {
   maxBufferedBytes: 4 << 20,
   /** Idle time before 1001, milliseconds. */
   idleTimeoutMs: 300_000,
+  /** Time for TCP to open, milliseconds. */
+  connectTimeoutMs: 10_000,
 } as const;
 
 /** EdgeTunnelOptions checked, with defaults. */
@@ -90,13 +115,17 @@ export interface EdgeConfig {
   maxFrameBytes: number;
   maxBufferedBytes: number;
   idleTimeoutMs: number;
+  connectTimeoutMs: number;
   log: (line: string) => void;
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number): number {
+/** The longest delay setTimeout honours (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function integer(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`edge tunnel: ${name} must be an integer >= ${min}, got ${String(value)}`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`edge tunnel: ${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ""}, got ${String(value)}`);
   }
   return value;
 }
@@ -129,7 +158,8 @@ export function edgeConfig(options: EdgeTunnelOptions): EdgeConfig {
     // At least 64: the Wisp endpoint splits what it sends into packets of that size, header included.
     maxFrameBytes: integer("maxFrameBytes", options.maxFrameBytes, EDGE_TUNNEL_DEFAULTS.maxFrameBytes, 64),
     maxBufferedBytes: integer("maxBufferedBytes", options.maxBufferedBytes, EDGE_TUNNEL_DEFAULTS.maxBufferedBytes, 1),
-    idleTimeoutMs: integer("idleTimeoutMs", options.idleTimeoutMs, EDGE_TUNNEL_DEFAULTS.idleTimeoutMs, 0),
+    idleTimeoutMs: integer("idleTimeoutMs", options.idleTimeoutMs, EDGE_TUNNEL_DEFAULTS.idleTimeoutMs, 0, MAX_TIMER_MS),
+    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs, EDGE_TUNNEL_DEFAULTS.connectTimeoutMs, 1, MAX_TIMER_MS),
     log: options.log ?? (() => {}),
   };
 }

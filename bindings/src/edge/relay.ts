@@ -13,7 +13,7 @@ import { CloseCode } from "../tunnel/close.js";
 import { formatHostPort, isAllowed, parseDestination, type Destination } from "../tunnel/destination.js";
 import { isWispPath } from "../tunnel/wisp-packets.js";
 import {
-  SEND_HIGH_WATER, binaryMessage, closeSocket, errorMessage, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
+  SEND_HIGH_WATER, abandon, binaryMessage, closeSocket, errorMessage, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
 } from "./config.js";
 import { EdgeWispSession } from "./wisp.js";
 
@@ -118,16 +118,27 @@ async function relay(ws: ServerWebSocketLike, destination: Destination, config: 
   ws.addEventListener("error", () => end(CloseCode.tcpFailed, "WebSocket error", "abort"));
   touch();
 
+  // The connect timeout ends the tunnel and gives the attempt up where the platform lets us (a
+  // Cloudflare socket is closed, and its `opened` is not waited for). Deno.connect cannot be
+  // cancelled: this relay, and its place in maxConnections, lasts until the OS gives up.
+  let timedOut!: () => void;
+  const timeout = new Promise<void>((r) => (timedOut = r));
+  const connectTimer = setTimeout(() => {
+    end(CloseCode.tcpUnreachable, `cannot connect to ${target}: timed out after ${config.connectTimeoutMs} ms`, "abort");
+    if (tcp) abandon(tcp);
+    timedOut();
+  }, config.connectTimeoutMs);
   try {
     tcp = await platform.connect(destination);
-    await tcp.opened;
+    if (!done) await Promise.race([tcp.opened, timeout]);
   } catch (e) {
     end(CloseCode.tcpUnreachable, `cannot connect to ${target}: ${errorMessage(e)}`, "abort");
     return finished;
+  } finally {
+    clearTimeout(connectTimer);
   }
   if (done) {
-    void tcp.writable.abort().catch(() => {});
-    void tcp.readable.cancel().catch(() => {});
+    abandon(tcp);
     return finished;
   }
   config.log(`connected ${target}`);

@@ -13,7 +13,7 @@
  *   0x42 unreachable: the platform could not connect. Workers say only
  *        "cannot connect to the specified address", for a refused port as
  *        for the destinations Cloudflare refuses itself: always 0x42 there
- *   0x43 timed out: the connection was not up within idleTimeoutMs
+ *   0x43 timed out: the connection was not up within connectTimeoutMs
  *   0x44 connection refused (Deno)
  *   0x47 transfer timed out: no traffic on the stream for idleTimeoutMs
  *   0x48 blocked: the allowlist refused it
@@ -35,7 +35,7 @@ import {
 } from "../tunnel/wisp-packets.js";
 import type { Destination } from "../tunnel/destination.js";
 import {
-  SEND_HIGH_WATER, binaryMessage, closeSocket, errorMessage, whenOpen, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
+  SEND_HIGH_WATER, abandon, binaryMessage, closeSocket, errorMessage, whenOpen, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
 } from "./config.js";
 
 /**
@@ -64,6 +64,10 @@ interface Stream {
   up: number;
   down: number;
   idle: ReturnType<typeof setTimeout> | undefined;
+  /** The platform's connect() has not returned yet (Deno's resolves only once connected). */
+  pending: boolean;
+  /** Ends the wait for `opened` (the stream closed while its socket was still connecting). */
+  stopWaiting: (() => void) | undefined;
 }
 
 /** Maps a connect failure to a Wisp reason: refused, timed out, or unreachable. */
@@ -159,36 +163,49 @@ export class EdgeWispSession {
     this.#counters.tcp++;
     const stream: Stream = {
       id, target: request.target, credit: new WispCredit(WISP_STREAM_CREDIT), tcp: undefined, writer: undefined, reader: undefined,
-      early: [], waiting: 0, connected: false, closed: false, up: 0, down: 0, idle: undefined,
+      early: [], waiting: 0, connected: false, closed: false, up: 0, down: 0, idle: undefined, pending: false, stopWaiting: undefined,
     };
     this.#streams.set(id, stream);
     this.#streamTouch(stream);
     void this.#open(stream, request.destination);
   }
 
-  /** Restarts the stream's idle timer: before the connection is up it is the connect timeout (0x43), then the transfer timeout (0x47). */
+  /**
+   * The stream's timer: until the connection is up, the connect timeout (0x43), set once; then the
+   * transfer timeout (0x47), restarted by traffic.
+   */
   #streamTouch(stream: Stream): void {
-    if (!this.#config.idleTimeoutMs || stream.closed) return;
+    if (stream.closed) return;
+    if (!stream.connected) {
+      const ms = this.#config.connectTimeoutMs;
+      stream.idle ??= setTimeout(this.#guard(() =>
+        this.#closeStream(stream, WispReason.timedOut, "abort", `cannot connect to ${stream.target}: timed out after ${ms} ms`)), ms);
+      return;
+    }
     clearTimeout(stream.idle);
-    stream.idle = setTimeout(this.#guard(() => stream.connected
-      ? this.#closeStream(stream, WispReason.transferTimedOut, "abort", "idle timeout")
-      : this.#closeStream(stream, WispReason.timedOut, "abort", `cannot connect to ${stream.target}: timed out`)), this.#config.idleTimeoutMs);
+    stream.idle = undefined;
+    if (!this.#config.idleTimeoutMs) return;
+    stream.idle = setTimeout(this.#guard(() =>
+      this.#closeStream(stream, WispReason.transferTimedOut, "abort", "idle timeout")), this.#config.idleTimeoutMs);
   }
 
   async #open(stream: Stream, destination: Destination): Promise<void> {
     let tcp: TcpLike;
     try {
-      tcp = await this.#platform.connect(destination);
+      stream.pending = true;
+      try {
+        tcp = await this.#platform.connect(destination);
+      } finally {
+        stream.pending = false;
+        // Closed (timed out) while connect() was pending: its place in maxConnections was kept until now.
+        if (stream.closed) this.#counters.tcp--;
+      }
       stream.tcp = tcp;
-      await tcp.opened;
+      if (!stream.closed) await Promise.race([tcp.opened, new Promise<void>((r) => (stream.stopWaiting = r))]);
     } catch (e) {
       return this.#closeStream(stream, connectFailure(e), "abort", `cannot connect to ${stream.target}: ${errorMessage(e)}`);
     }
-    if (stream.closed) {
-      void tcp.writable.abort().catch(() => {});
-      void tcp.readable.cancel().catch(() => {});
-      return;
-    }
+    if (stream.closed) return abandon(tcp);
     stream.connected = true;
     this.#streamTouch(stream);
     this.#config.log(`wisp stream ${stream.id} connected ${stream.target}`);
@@ -251,15 +268,15 @@ export class EdgeWispSession {
     clearTimeout(stream.idle);
     this.#streams.delete(stream.id);
     this.#remember(stream.id);
-    this.#counters.tcp--;
+    if (!stream.pending) this.#counters.tcp--;
     if (reason !== null) this.#send(closePacket(stream.id, reason));
     const { writer, reader, tcp } = stream;
     if (writer) {
       const ended = ending === "close" ? writer.close() : writer.abort(new Error(why || "closed"));
       void ended.catch(() => {}).finally(() => reader?.cancel().catch(() => {}));
     } else if (tcp) { // still connecting
-      void tcp.writable.abort().catch(() => {});
-      void tcp.readable.cancel().catch(() => {});
+      abandon(tcp);
+      stream.stopWaiting?.();
     }
     const code = reason ?? "client";
     this.#config.log(`closed wisp stream ${stream.id} to ${stream.target}: ${typeof code === "number" ? `0x${code.toString(16)}` : code}` +

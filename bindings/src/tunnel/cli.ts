@@ -34,7 +34,7 @@ const DEFAULT_DRAIN_SECONDS = 30;
 
 type NumericOption = "maxConnections" | "maxStreamsPerConnection" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
   "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" |
-  "resolveTimeoutMs" | "drainTimeoutMs";
+  "resolveTimeoutMs" | "connectTimeoutMs" | "drainTimeoutMs";
 
 interface NumericFlag {
   option: NumericOption;
@@ -60,6 +60,7 @@ const NUMERIC_FLAGS: Record<string, NumericFlag> = {
   "--high-water-mark": { option: "highWaterMark", unit: "BYTES", help: "per tunnel and direction: pause the sender beyond it", default: `${TUNNEL_DEFAULTS.highWaterMark}` },
   "--max-buffered": { option: "maxBufferedBytes", unit: "BYTES", help: "per tunnel and direction: close 4003 beyond it", default: "high-water mark + max frame + 2097152" },
   "--resolve-timeout": { option: "resolveTimeoutMs", unit: "SECONDS", help: "DNS lookup for public: rules (4002 beyond)", default: seconds(TUNNEL_DEFAULTS.resolveTimeoutMs) },
+  "--connect-timeout": { option: "connectTimeoutMs", unit: "SECONDS", help: "TCP connect to a destination (4002, Wisp 0x43, beyond)", default: seconds(TUNNEL_DEFAULTS.connectTimeoutMs) },
   "--drain-timeout": { option: "drainTimeoutMs", unit: "SECONDS", zero: "close at once", help: "on SIGTERM, let live tunnels finish this long", default: `${DEFAULT_DRAIN_SECONDS}` },
 };
 

@@ -79,6 +79,12 @@ export interface TunnelOptions {
   /** How long a `public` rule's DNS lookup may take (default 5 s); then close 4002. */
   resolveTimeoutMs?: number;
   /**
+   * How long TCP's connect to a destination may take (default 10 s); then
+   * close 4002 (a Wisp stream: CLOSE 0x43). Without it a destination that
+   * drops SYNs holds the tunnel for the OS's retries (about 2 minutes on Linux).
+   */
+  connectTimeoutMs?: number;
+  /**
    * Test and embedding hook: resolves a name for `public` rules, every
    * address. Default: node:dns `lookup(host, { all: true })`. Not called for
    * an IP address.
@@ -120,6 +126,8 @@ export const TUNNEL_DEFAULTS = {
   highWaterMark: 1 << 20,
   /** How long a `public` rule's DNS lookup may take, in ms. */
   resolveTimeoutMs: 5_000,
+  /** How long TCP's connect may take, in ms. */
+  connectTimeoutMs: 10_000,
   /** Added to highWaterMark + maxFrameBytes for the default maxBufferedBytes. */
   bufferSlack: 2 << 20,
 } as const;
@@ -143,6 +151,7 @@ export interface ResolvedOptions {
   highWaterMark: number;
   maxBufferedBytes: number;
   resolveTimeoutMs: number;
+  connectTimeoutMs: number;
   resolve: ((host: string) => Promise<readonly ResolvedAddress[]>) | undefined;
   isPublicAddress: ((address: string) => boolean) | undefined;
   log: ((line: string) => void) | undefined;
@@ -150,7 +159,7 @@ export interface ResolvedOptions {
 }
 
 type IntegerName = "port" | "maxConnections" | "maxStreamsPerConnection" | "maxConnectionsPerClient" | "maxPending" | "maxPendingPerClient" |
-  "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" | "resolveTimeoutMs";
+  "upgradeTimeoutMs" | "idleTimeoutMs" | "maxFrameBytes" | "maxBytesPerSecond" | "highWaterMark" | "maxBufferedBytes" | "resolveTimeoutMs" | "connectTimeoutMs";
 
 /**
  * Checks every option and fills in defaults.
@@ -183,6 +192,7 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     maxBufferedBytes: integer("maxBufferedBytes", highWaterMark, Number.MAX_SAFE_INTEGER,
       highWaterMark + maxFrameBytes + TUNNEL_DEFAULTS.bufferSlack),
     resolveTimeoutMs: integer("resolveTimeoutMs", 1, MAX_TIMER_MS, TUNNEL_DEFAULTS.resolveTimeoutMs),
+    connectTimeoutMs: integer("connectTimeoutMs", 1, MAX_TIMER_MS, TUNNEL_DEFAULTS.connectTimeoutMs),
     resolve: checkFunction("resolve", options.resolve),
     isPublicAddress: checkFunction("isPublicAddress", options.isPublicAddress),
     log: checkFunction("log", options.log),

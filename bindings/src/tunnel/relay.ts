@@ -16,6 +16,8 @@ import type { Screening } from "./resolve.js";
 export interface RelayOptions {
   destination: Destination;
   idleTimeoutMs: number;
+  /** From TCP's connect() to its "connect": beyond it, 4002. */
+  connectTimeoutMs: number;
   highWaterMark: number;
   maxBufferedBytes: number;
   /** The shared bandwidth budget, or null when unlimited. */
@@ -140,6 +142,17 @@ export class Relay {
     this.#dialed = true;
     // No Nagle: a relay must not hold a small write back waiting for an ACK (ws does the same for the WebSocket side).
     this.#tcp.connect({ host: address, port: this.#options.destination.port, noDelay: true });
+    // A destination that drops SYNs would hold the tunnel for the OS's whole retry time (about 2 minutes on Linux).
+    const ms = this.#options.connectTimeoutMs;
+    const timer = setTimeout(this.#guard(() => {
+      this.#timers.delete(timer);
+      if (!this.#connected) this.end(CloseCode.tcpUnreachable, `cannot connect to ${this.#target}: timed out after ${ms} ms`, "destroy");
+    }), ms);
+    this.#timers.add(timer);
+    this.#tcp.once("connect", () => {
+      clearTimeout(timer);
+      this.#timers.delete(timer);
+    });
   }
 
   /** The address check's outcome: connect to the checked address, or end with 1008 (refused) or 4002 (no answer). */

@@ -318,6 +318,7 @@ class TunnelService {
         credit: WISP_STREAM_CREDIT,
         maxStreams: o.maxStreamsPerConnection,
         idleTimeoutMs: o.idleTimeoutMs,
+        connectTimeoutMs: o.connectTimeoutMs,
         highWaterMark: o.highWaterMark,
         maxBufferedBytes: o.maxBufferedBytes,
         bandwidth: this.#bandwidth,
@@ -339,6 +340,7 @@ class TunnelService {
       // Counted live while it resolves: lookups in flight are bounded by maxConnections.
       screen: checkAddress ? () => screenHost(destination.host, this.#screening) : undefined,
       idleTimeoutMs: this.#options.idleTimeoutMs,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
       highWaterMark: this.#options.highWaterMark,
       maxBufferedBytes: this.#options.maxBufferedBytes,
       bandwidth: this.#bandwidth,

@@ -18,7 +18,7 @@
  *   0x03 network error: the TCP connection failed or was reset
  *   0x41 invalid destination: UDP (this endpoint relays TCP only), a malformed host, port 0
  *   0x42 unreachable: the host could not be resolved or reached
- *   0x43 timed out: DNS or TCP connect did not finish within idleTimeoutMs / resolveTimeoutMs
+ *   0x43 timed out: DNS or TCP connect did not finish within resolveTimeoutMs / connectTimeoutMs
  *   0x44 connection refused
  *   0x47 transfer timed out: no traffic on the stream for idleTimeoutMs
  *   0x48 blocked: the allowlist refused it (for `public:`, an address not public)
@@ -52,6 +52,8 @@ export interface WispSessionOptions {
   credit: number;
   maxStreams: number;
   idleTimeoutMs: number;
+  /** From TCP's connect() to its "connect": beyond it, CLOSE 0x43. */
+  connectTimeoutMs: number;
   highWaterMark: number;
   maxBufferedBytes: number;
   bandwidth: TokenBucket | null;
@@ -80,6 +82,8 @@ interface Stream {
   bytesUp: number;
   bytesDown: number;
   idle: ReturnType<typeof setTimeout> | undefined;
+  /** Runs from TCP's connect() until it connects. */
+  connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Paused for the WebSocket's backlog or the bandwidth budget. */
   paused: boolean;
   /** DATA that came before TCP was dialled (a `public` rule's lookup in flight), and its size. */
@@ -195,7 +199,7 @@ export class WispSession {
     const socketOptions = { allowHalfOpen: true, writableHighWaterMark: this.#options.highWaterMark };
     const stream: Stream = {
       id, target, tcp: new net.Socket(socketOptions as net.SocketConstructorOpts), startedAt: performance.now(),
-      connected: false, dialed: false, closed: false, credit: new WispCredit(this.#options.credit), bytesUp: 0, bytesDown: 0, idle: undefined, paused: false,
+      connected: false, dialed: false, closed: false, credit: new WispCredit(this.#options.credit), bytesUp: 0, bytesDown: 0, idle: undefined, connectTimer: undefined, paused: false,
       early: [], earlyBytes: 0,
     };
     this.#streams.set(id, stream);
@@ -223,6 +227,10 @@ export class WispSession {
   #dial(stream: Stream, address: string): void {
     stream.dialed = true;
     stream.tcp.connect({ host: address, port: Number(stream.target.slice(stream.target.lastIndexOf(":") + 1)), noDelay: true }); // no Nagle, as relay.ts
+    const ms = this.#options.connectTimeoutMs;
+    stream.connectTimer = setTimeout(this.#guard(() => {
+      if (!stream.connected) this.#closeStream(stream, WispReason.timedOut, "destroy", `cannot connect to ${stream.target}: timed out after ${ms} ms`);
+    }), ms);
     // Connecting now: writes queue inside the socket until it is up.
     for (const payload of stream.early ?? []) stream.tcp.write(payload, this.#guard(() => this.#consumed(stream)));
     stream.early = null;
@@ -233,6 +241,7 @@ export class WispSession {
     const { tcp, target } = stream;
     tcp.on("connect", this.#guard(() => {
       stream.connected = true;
+      clearTimeout(stream.connectTimer);
       this.#options.report({ event: "connected", stream: stream.id, target });
     }));
     tcp.on("data", this.#guard((data: Buffer) => this.#towardsWebSocket(stream, data)));
@@ -339,6 +348,7 @@ export class WispSession {
     if (stream.closed) return;
     stream.closed = true;
     clearTimeout(stream.idle);
+    clearTimeout(stream.connectTimer);
     this.#streams.delete(stream.id);
     this.#remember(stream.id);
     // end() waits for a connect that never comes if TCP was not dialled.
