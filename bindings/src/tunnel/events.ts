@@ -34,6 +34,7 @@ export type TunnelEventName =
 export interface TunnelEvent {
   /** When, ISO 8601 (UTC). */
   ts: string;
+  /** What happened (the README lists each event and its fields). */
   event: TunnelEventName;
   /** The client connection (one per accepted TCP connection, counting from 1). */
   id?: number;
@@ -49,13 +50,17 @@ export interface TunnelEvent {
   code?: number;
   /** The HTTP status answered. */
   status?: number;
+  /** Why: a refusal's or a close's reason, an error's message (at most 123 UTF-8 bytes where it is a close reason). */
   reason?: string;
-  /** Bytes relayed client -> TCP and TCP -> client, and the tunnel's lifetime (`closed`). */
+  /** Bytes relayed client -> TCP (`closed`). */
   bytesUp?: number;
+  /** Bytes relayed TCP -> client (`closed`). */
   bytesDown?: number;
+  /** The tunnel's (or Wisp stream's) lifetime in milliseconds (`closed`). */
   durationMs?: number;
-  /** Live tunnels and pending connections (`draining`, `stopped`). */
+  /** Live tunnels (`draining`, `stopped`). */
   connections?: number;
+  /** Connections that are not (yet) tunnels (`draining`, `stopped`). */
   pending?: number;
 }
 

@@ -111,18 +111,29 @@ export interface TunnelOptions {
 
 /** The defaults, for documentation and the CLI's usage text. */
 export const TUNNEL_DEFAULTS = {
+  /** The address listened on: loopback only. */
   host: "127.0.0.1",
+  /** The port listened on: any free one (the CLI's default is 8080). */
   port: 0,
+  /** Live tunnels in total, and TCP connections (wsproxy tunnels and Wisp streams). */
   maxConnections: 64,
   /** Streams open at once on one Wisp WebSocket. */
   maxStreamsPerConnection: 64,
+  /** Live tunnels per client address (IPv6: per /64). */
   maxConnectionsPerClient: 16,
+  /** Connections that are not (yet) tunnels, in total. */
   maxPending: 128,
+  /** Connections that are not (yet) tunnels, per client address. */
   maxPendingPerClient: 16,
+  /** Time for a connection to become a tunnel, in ms. */
   upgradeTimeoutMs: 10_000,
+  /** Time without traffic before a tunnel is closed (1001), in ms. */
   idleTimeoutMs: 300_000,
+  /** Largest WebSocket message, in bytes. */
   maxFrameBytes: 1 << 20,
+  /** Relayed bytes per second, all tunnels together; 0: no limit. */
   maxBytesPerSecond: 0,
+  /** Bytes waiting for the slower side beyond which the faster side is not read, per tunnel and direction. */
   highWaterMark: 1 << 20,
   /** How long a `public` rule's DNS lookup may take, in ms. */
   resolveTimeoutMs: 5_000,
