@@ -1,6 +1,7 @@
 // The tunnel under test for tunnel.mjs's live inputs, in a process of its
 // own (forked, with --expose-gc): a loopback echo server and a tunnel in
-// front of it that allows only that server and one Origin. Its own process,
+// front of it that allows only that server and one Origin, serving wsproxy
+// paths and Wisp v1 on "/". Its own process,
 // so that an input that crashed it is seen as a crash (not as the end of the
 // fuzzer), and so that its open file descriptors and heap are its own.
 //
@@ -38,6 +39,9 @@ const counts = {};
 const tunnel = await createTunnel({
   allow: [allowed],
   origins: [ORIGIN],
+  // Wisp v1 on "/" too, with few streams per WebSocket so that inputs reach the limit.
+  wisp: true,
+  maxStreamsPerConnection: 8,
   // Small enough that hostile inputs meet every limit soon, large enough
   // for the parallel batches (all from 127.0.0.1) to fit.
   maxFrameBytes: 64 << 10,
@@ -59,7 +63,7 @@ process.on("message", async (m) => {
   if (m.op === "stats") {
     if (m.gc) for (let i = 0; i < 3; i++) globalThis.gc?.();
     process.send({
-      type: "reply", id: m.id, connections: tunnel.connections, pending: tunnel.pending,
+      type: "reply", id: m.id, connections: tunnel.connections, pending: tunnel.pending, streams: tunnel.streams,
       fds: readdirSync("/proc/self/fd").length, handles: process.getActiveResourcesInfo().length,
       heapUsed: process.memoryUsage().heapUsed, events: counts,
     });

@@ -19,7 +19,7 @@ export class Random {
 
 /** One input: a name saying what it tries, and the bytes to send in order. */
 export interface FuzzInput {
-  kind: "http" | "frames" | "random" | "mutated";
+  kind: "http" | "frames" | "wisp" | "random" | "mutated";
   name: string;
   chunks: Buffer[];
 }
@@ -30,9 +30,12 @@ export interface FuzzTarget {
   origin: string;
 }
 
-/** Malformed HTTP (45%), malformed frames after a valid upgrade (45%), random bytes (10%). */
+/**
+ * Malformed HTTP (35%), malformed frames after a valid upgrade (35%),
+ * malformed Wisp packets on the Wisp endpoint (20%), random bytes (10%).
+ */
 export function fuzzInput(r: Random, target: FuzzTarget): FuzzInput;
-/** A valid upgrade and frames, with header lines rewritten or bytes mutated (mutate.mjs). */
+/** A valid upgrade and frames (a quarter of them a Wisp session), with header lines rewritten or bytes mutated (mutate.mjs). */
 export function mutatedInput(r: Random, target: FuzzTarget): FuzzInput;
 /** Hosts that look like 127.0.0.1 (and 127.0.0.1 itself), for paths an allowlist must refuse. */
 export const NEAR_LOOPBACK: readonly string[];

@@ -71,7 +71,8 @@ export class Random {
  */
 export function fuzzInput(r, target) {
   const roll = r.next();
-  const input = roll < 0.45 ? malformedHttp(r, target) : roll < 0.9 ? malformedFrames(r, target) : randomBytes(r);
+  const input = roll < 0.35 ? malformedHttp(r, target) : roll < 0.7 ? malformedFrames(r, target) : roll < 0.9 ? malformedWisp(r, target)
+    : randomBytes(r);
   return { ...input, chunks: splitRandomly(r, input.chunks) };
 }
 
@@ -175,6 +176,93 @@ function malformedFrames(r, { path, origin }) {
   return { kind: "frames", name, chunks: [upgradeRequest(path, { Origin: origin }), ...warmUp, ...make()] };
 }
 
+// ---- Wisp v1, the tunnel's endpoint on paths ending with "/": packets as a client sends them, one per masked binary frame
+
+const WISP_PATH = "/";
+const CONNECT = 1, DATA = 2, CONTINUE = 3, CLOSE = 4;
+
+/** A Wisp packet: type, stream id (u32 LE), payload. */
+function wispPacket(type, id, payload = Buffer.alloc(0)) {
+  const b = Buffer.alloc(5 + payload.length);
+  b[0] = type;
+  b.writeUInt32LE(id >>> 0, 1);
+  payload.copy(b, 5);
+  return b;
+}
+
+/** CONNECT's payload: stream type (1 TCP, 2 UDP), port (u16 LE), host. */
+function wispConnect(id, host, port, streamType = 1) {
+  const name = Buffer.isBuffer(host) ? host : Buffer.from(host);
+  const p = Buffer.alloc(3 + name.length);
+  p[0] = streamType;
+  p.writeUInt16LE(port & 0xffff, 1);
+  name.copy(p, 3);
+  return wispPacket(CONNECT, id, p);
+}
+
+const wispClose = (id, reason) => wispPacket(CLOSE, id, Buffer.from([reason & 0xff]));
+const wispData = (id, bytes) => wispPacket(DATA, id, bytes);
+
+/** The allowed destination of `path` (`/host:port`) as Wisp names it. */
+function wispDestination(path) {
+  const at = path.lastIndexOf(":");
+  return { host: path.slice(1, at), port: Number(path.slice(at + 1)) };
+}
+
+/** A valid Wisp session's packets: streams to the allowed destination, data, closes. */
+function wispSession(r, path) {
+  const { host, port } = wispDestination(path);
+  const packets = [];
+  const streams = 1 + r.int(3);
+  for (let id = 1; id <= streams; id++) packets.push(wispConnect(id, host, port));
+  for (let i = 0; i < 1 + r.int(6); i++) packets.push(wispData(1 + r.int(streams), r.bytes(r.int(200))));
+  if (r.chance(0.5)) packets.push(wispClose(1 + r.int(streams), r.pick([0x02, 0x03, 0x41])));
+  return packets.map((payload) => frame({ opcode: 2, payload }));
+}
+
+function malformedWisp(r, { path, origin }) {
+  const { host, port } = wispDestination(path);
+  const ok = (id = 1) => wispConnect(id, host, port);
+  const data = () => r.bytes(r.int(300));
+  const id = () => r.pick([0, 1, 2, 7, 0x7fffffff, 0xffffffff, r.u32()]);
+  const cases = [
+    ["connect, data, close", () => [ok(), wispData(1, data()), wispClose(1, 0x02)]],
+    ["connect to a host that looks like the allowed one", () => [wispConnect(1, r.pick(NEAR_LOOPBACK), port)]],
+    ["connect to another port", () => [wispConnect(1, host, r.pick([0, 1, 22, port + 1, port - 1, 65535]))]],
+    ["connect with an empty, huge, binary or non-UTF-8 host", () => [wispConnect(1, r.pick([
+      Buffer.alloc(0), Buffer.from("a".repeat(300 + r.int(60_000))), r.bytes(1 + r.int(40)), r.highBytes(1 + r.int(40)),
+      Buffer.from(`${host}\0`), Buffer.from(` ${host}`), Buffer.from(`${host}:${port}`), Buffer.from(`[${host}]`),
+    ]), port)]],
+    ["UDP or an unknown stream type", () => [wispConnect(1, host, port, r.pick([0, 2, 3, 0x7f, 0xff]))]],
+    ["connect on stream 0", () => [ok(0)]],
+    ["connect twice on one stream", () => [ok(5), ok(5), wispData(5, data())]],
+    ["data for a stream never opened", () => [wispData(id(), data())]],
+    ["data after the stream's close", () => [ok(), wispClose(1, 0x02), wispData(1, data()), wispData(1, data())]],
+    ["CONTINUE from the client", () => [ok(), wispPacket(CONTINUE, r.pick([0, 1]), r.bytes(4))]],
+    ["close with any reason", () => [ok(), wispClose(1, r.int(256))]],
+    ["close for a stream never opened", () => [wispClose(id(), r.int(256))]],
+    ["close or CONNECT of the wrong length", () => [r.pick([
+      wispPacket(CLOSE, 1, r.bytes(r.pick([0, 2, 3, 9]))), wispPacket(CONNECT, 1, r.bytes(r.int(3))), wispPacket(CONTINUE, 0, r.bytes(r.pick([0, 3, 5])))])]],
+    ["unknown packet type", () => [ok(), wispPacket(r.pick([0, 5, 6, 0x40, 0x80, 0xff]), r.pick([0, 1]), data())]],
+    ["packet shorter than its header", () => [r.bytes(r.int(5))]],
+    ["more streams than the limit", () => Array.from({ length: 9 + r.int(40) }, (_, i) => ok(i + 1))],
+    ["data past the stream's credit", () => [ok(), ...Array.from({ length: 17 + r.int(300) }, () => wispData(1, data()))]],
+    ["a big DATA packet", () => [ok(), wispData(1, r.bytes(20_000 + r.int(40_000)))]],
+    ["random packets", () => Array.from({ length: 1 + r.int(20) }, () => r.bytes(r.int(60)))],
+  ];
+  const [name, make] = r.pick(cases);
+  const frames = [];
+  for (const packet of make()) {
+    // Now and then a packet split over WebSocket fragments (valid framing, the packet whole once joined).
+    if (packet.length > 2 && r.chance(0.1)) {
+      const cut = 1 + r.int(packet.length - 1);
+      frames.push(frame({ opcode: 2, fin: false, payload: packet.subarray(0, cut) }), frame({ opcode: 0, payload: packet.subarray(cut) }));
+    } else frames.push(frame({ opcode: 2, payload: packet }));
+  }
+  if (r.chance(0.1)) frames.push(frame({ opcode: 1, payload: Buffer.from("text") })); // Wisp is binary only: 1002
+  return { kind: "wisp", name, chunks: [upgradeRequest(WISP_PATH, { Origin: origin }), ...frames] };
+}
+
 function randomBytes(r) {
   const prefix = r.pick(["", "GET ", "GET / HTTP/1.1\r\n", "\x16\x03\x01"]); // nothing, HTTP-ish, a TLS ClientHello's start
   return { kind: "random", name: `random bytes after ${JSON.stringify(prefix)}`, chunks: [Buffer.from(prefix, "latin1"), r.bytes(1 + r.int(3000))] };
@@ -202,16 +290,18 @@ export const NEAR_LOOPBACK = [
  */
 export function mutatedInput(r, { path, origin }) {
   const port = /:(\d+)$/.exec(path)?.[1] ?? "1";
-  const to = r.chance(0.7) ? path : `/${r.pick(NEAR_LOOPBACK)}:${port}`;
+  // A Wisp session (to "/") now and then, else a wsproxy one to the allowed destination or one that looks like it.
+  const wisp = r.chance(0.25);
+  const to = wisp ? WISP_PATH : r.chance(0.7) ? path : `/${r.pick(NEAR_LOOPBACK)}:${port}`;
   const payload = () => r.bytes(r.int(300));
-  const frames = r.pick([
+  const frames = wisp ? wispSession(r, path) : r.pick([
     () => [],
     () => [frame({ opcode: 2, payload: payload() })],
     () => [frame({ opcode: 2, payload: payload() }), frame({ opcode: 9, payload: Buffer.from("ping") }), frame({ opcode: 2, payload: payload() })],
     () => [frame({ opcode: 2, fin: false, payload: payload() }), frame({ opcode: 0, payload: payload() }), frame({ opcode: 8, payload: closePayload(1000, Buffer.from("bye")) })],
   ])();
   let request = upgradeRequest(to, { Origin: origin });
-  let name = to === path ? "mutated upgrade" : `upgrade to ${to.slice(1)}`;
+  let name = wisp ? "mutated Wisp session" : to === path ? "mutated upgrade" : `upgrade to ${to.slice(1)}`;
   const where = r.below(4);
   if (where === 0) {
     const lines = request.toString("latin1").split("\r\n");

@@ -871,9 +871,11 @@ async function hostProblems(host, baseline) {
   if (echo) problems.push(echo);
   const health = await healthProblem(host);
   if (health) problems.push(health);
-  const settled = await statsUntil(host, (s) => s.connections === 0 && s.pending === 0, 5000);
+  const settled = await statsUntil(host, (s) => s.connections === 0 && s.pending === 0 && !s.streams, 5000);
   if (!settled) return exited();
-  if (settled.connections || settled.pending) problems.push(`${settled.connections} live and ${settled.pending} pending 5 s after the batch`);
+  if (settled.connections || settled.pending || settled.streams) {
+    problems.push(`${settled.connections} live, ${settled.pending} pending and ${settled.streams} Wisp streams 5 s after the batch`);
+  }
   if (baseline) {
     const fds = await statsUntil(host, (s) => s.fds <= baseline.fds, FD_SETTLE_MS);
     if (fds && fds.fds > baseline.fds) problems.push(`${fds.fds} open file descriptors, ${baseline.fds} before`);

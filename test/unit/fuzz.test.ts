@@ -84,11 +84,11 @@ describe("fuzzing the tunnel (fixed seed)", () => {
     }
   });
 
-  it("200 live inputs against a tunnel in its own process: it lives, relays, answers /healthz, and gives back every connection and fd", async () => {
+  it("200 live inputs (wsproxy and Wisp) against a tunnel in its own process: it lives, relays, answers /healthz, and gives back every connection, stream and fd", async () => {
     const r = await runLive({ seed: 20261127, count: 200, batchSize: 50 });
     expect(r.failures.map((f) => f.message)).toEqual([]);
     expect(r.done).toBe(200);
-    expect(Object.keys(r.tally.kinds).sort()).toEqual(["frames", "http", "mutated", "random"]);
+    expect(Object.keys(r.tally.kinds).sort()).toEqual(["frames", "http", "mutated", "random", "wisp"]);
     expect(r.tally.statuses["101"]).toBeGreaterThan(50); // many got as far as a WebSocket
     expect(r.fds.last).toBeLessThanOrEqual(r.fds.baseline);
   }, 60_000);
