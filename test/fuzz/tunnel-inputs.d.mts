@@ -35,7 +35,12 @@ export interface FuzzTarget {
  * malformed Wisp packets on the Wisp endpoint (20%), random bytes (10%).
  */
 export function fuzzInput(r: Random, target: FuzzTarget): FuzzInput;
-/** A valid upgrade and frames (a quarter of them a Wisp session), with header lines rewritten or bytes mutated (mutate.mjs). */
-export function mutatedInput(r: Random, target: FuzzTarget): FuzzInput;
+/**
+ * A valid upgrade and frames (a quarter of them a Wisp session, or all with
+ * `wispOnly`), with header lines rewritten or bytes mutated (mutate.mjs).
+ */
+export function mutatedInput(r: Random, target: FuzzTarget, options?: { wispOnly?: boolean }): FuzzInput;
+/** A Wisp input alone: malformed packets (70%) or a valid session mutated (30%). */
+export function wispInput(r: Random, target: FuzzTarget): FuzzInput;
 /** Hosts that look like 127.0.0.1 (and 127.0.0.1 itself), for paths an allowlist must refuse. */
 export const NEAR_LOOPBACK: readonly string[];

@@ -263,6 +263,18 @@ function malformedWisp(r, { path, origin }) {
   return { kind: "wisp", name, chunks: [upgradeRequest(WISP_PATH, { Origin: origin }), ...frames] };
 }
 
+/**
+ * A Wisp input alone (for the edge tunnels, which serve the same endpoint):
+ * malformed packets (70%) or a valid session mutated (30%).
+ * @param {Random} r @param {import("./tunnel-inputs.d.mts").FuzzTarget} target
+ * @returns {import("./tunnel-inputs.d.mts").FuzzInput}
+ */
+export function wispInput(r, target) {
+  if (r.chance(0.3)) return mutatedInput(r, target, { wispOnly: true });
+  const input = malformedWisp(r, target);
+  return { ...input, chunks: splitRandomly(r, input.chunks) };
+}
+
 function randomBytes(r) {
   const prefix = r.pick(["", "GET ", "GET / HTTP/1.1\r\n", "\x16\x03\x01"]); // nothing, HTTP-ish, a TLS ClientHello's start
   return { kind: "random", name: `random bytes after ${JSON.stringify(prefix)}`, chunks: [Buffer.from(prefix, "latin1"), r.bytes(1 + r.int(3000))] };
@@ -288,10 +300,10 @@ export const NEAR_LOOPBACK = [
  * @param {Random} r @param {import("./tunnel-inputs.d.mts").FuzzTarget} target
  * @returns {import("./tunnel-inputs.d.mts").FuzzInput}
  */
-export function mutatedInput(r, { path, origin }) {
+export function mutatedInput(r, { path, origin }, { wispOnly = false } = {}) {
   const port = /:(\d+)$/.exec(path)?.[1] ?? "1";
   // A Wisp session (to "/") now and then, else a wsproxy one to the allowed destination or one that looks like it.
-  const wisp = r.chance(0.25);
+  const wisp = wispOnly || r.chance(0.25);
   const to = wisp ? WISP_PATH : r.chance(0.7) ? path : `/${r.pick(NEAR_LOOPBACK)}:${port}`;
   const payload = () => r.bytes(r.int(300));
   const frames = wisp ? wispSession(r, path) : r.pick([

@@ -42,6 +42,23 @@ export class TunnelHost {
   stop(): Promise<void>;
 }
 
+/** What came back on one connection: the raw bytes, the HTTP status, the close frame. */
+export interface Reply {
+  bytes: Buffer;
+  status: number | null;
+  close: { code: number; reason: Buffer } | null;
+  clientEnded: boolean;
+  timedOut: boolean;
+  ms: number;
+}
+/**
+ * One connection to 127.0.0.1:`port`: writes `chunks`, ends as `ending`
+ * says ("quiet", "fin", "rst", "linger"), resolves once it is closed.
+ */
+export function exchange(port: number, chunks: readonly Buffer[], ending: "quiet" | "fin" | "rst" | "linger"): Promise<Reply>;
+/** Problems with one reply: a status the tunnel never answers, an invalid close frame, a connection kept after the client's FIN. */
+export function replyProblems(reply: Reply): string[];
+
 export interface ReplySummary {
   status: number | null;
   close: { code: number; reason: string } | null;

@@ -82,9 +82,17 @@ export interface EdgeTunnelOptions {
   /**
    * How long the TCP connection may take to open (default 10000 ms); then
    * close 4002 (a Wisp stream: CLOSE 0x43). In Deno the attempt itself goes
-   * on until the OS gives up, and counts against maxConnections until then.
+   * on until the OS gives up, and counts as a TCP connection against
+   * maxConnections until then.
    */
   connectTimeoutMs?: number;
+  /**
+   * A tunnel whose WebSocket has not opened this long after the upgrade
+   * is ended (default 10000 ms): a client gone during the upgrade gets no
+   * close event in Deno, and would otherwise hold its place in
+   * maxConnections (and its TCP connection) for good.
+   */
+  upgradeTimeoutMs?: number;
   /** Receives a line per event (refusals, connections and their end). Default: none. */
   log?: (line: string) => void;
 }
@@ -103,6 +111,8 @@ export const EDGE_TUNNEL_DEFAULTS = {
   idleTimeoutMs: 300_000,
   /** Time for TCP to open, milliseconds. */
   connectTimeoutMs: 10_000,
+  /** Time for the WebSocket to open after the upgrade, milliseconds. */
+  upgradeTimeoutMs: 10_000,
 } as const;
 
 /** EdgeTunnelOptions checked, with defaults. */
@@ -116,6 +126,7 @@ export interface EdgeConfig {
   maxBufferedBytes: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  upgradeTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -160,6 +171,7 @@ export function edgeConfig(options: EdgeTunnelOptions): EdgeConfig {
     maxBufferedBytes: integer("maxBufferedBytes", options.maxBufferedBytes, EDGE_TUNNEL_DEFAULTS.maxBufferedBytes, 1),
     idleTimeoutMs: integer("idleTimeoutMs", options.idleTimeoutMs, EDGE_TUNNEL_DEFAULTS.idleTimeoutMs, 0, MAX_TIMER_MS),
     connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs, EDGE_TUNNEL_DEFAULTS.connectTimeoutMs, 1, MAX_TIMER_MS),
+    upgradeTimeoutMs: integer("upgradeTimeoutMs", options.upgradeTimeoutMs, EDGE_TUNNEL_DEFAULTS.upgradeTimeoutMs, 1, MAX_TIMER_MS),
     log: options.log ?? (() => {}),
   };
 }
@@ -223,11 +235,32 @@ export function whenOpen(ws: ServerWebSocketLike, fn: () => void, defer: (fn: ()
   else defer(fn);
 }
 
-/** Closes with a code and a reason (cut to fit a close frame) once the client can receive them; never throws. */
+/**
+ * Calls `fn` if `ws` is still connecting `ms` after the upgrade: its client
+ * went away during the upgrade, which Deno reports with no event at all.
+ */
+export function openDeadline(ws: ServerWebSocketLike, ms: number, fn: () => void): void {
+  if (ws.readyState !== 0) return;
+  const timer = setTimeout(() => {
+    if (ws.readyState === 0) fn();
+  }, ms);
+  const stop = () => clearTimeout(timer);
+  ws.addEventListener("open", stop);
+  ws.addEventListener("close", stop);
+}
+
+/** Whether a close code may be sent (RFC 6455 7.4: never 1004-1006, nor 1015 and up below 3000). */
+const sendable = (code: number) => (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+
+/**
+ * Closes with a code (1000 for one that may not be sent, as a client's 1005
+ * "no status" echoed) and a reason (cut to fit a close frame) once the
+ * client can receive them; never throws.
+ */
 export function closeSocket(ws: ServerWebSocketLike, code: number, reason: string, defer?: (fn: () => void) => void): void {
   whenOpen(ws, () => {
     try {
-      ws.close(code, closeReason(reason));
+      ws.close(sendable(code) ? code : 1000, closeReason(reason));
     } catch {
       // already closing or closed
     }

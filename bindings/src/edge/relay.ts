@@ -13,7 +13,7 @@ import { CloseCode } from "../tunnel/close.js";
 import { formatHostPort, isAllowed, parseDestination, type Destination } from "../tunnel/destination.js";
 import { isWispPath } from "../tunnel/wisp-packets.js";
 import {
-  SEND_HIGH_WATER, abandon, binaryMessage, closeSocket, errorMessage, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
+  SEND_HIGH_WATER, abandon, binaryMessage, closeSocket, errorMessage, openDeadline, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
 } from "./config.js";
 import { EdgeWispSession } from "./wisp.js";
 
@@ -28,7 +28,13 @@ const live = new WeakMap<EdgeConfig, Counters>();
  * reason after the upgrade, as the Node tunnel does), anything else 426.
  */
 export function handleTunnelRequest(request: Request, config: EdgeConfig, platform: EdgePlatform): Response {
-  const url = new URL(request.url);
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    // workerd builds the URL from the Host header: a repeated or malformed one makes it invalid.
+    return badRequest(400, "malformed request: no valid URL (a repeated or malformed Host header?)");
+  }
   const counters = live.get(config) ?? { sockets: 0, tcp: 0 };
   live.set(config, counters);
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -37,11 +43,19 @@ export function handleTunnelRequest(request: Request, config: EdgeConfig, platfo
     }
     return new Response("a WebSocket tunnel: connect with a WebSocket to /<host>:<port>\n", { status: 426, headers: { upgrade: "websocket" } });
   }
+  const problem = upgradeProblem(request);
+  if (problem) return badRequest(problem.status, problem.message);
   // Everything read from the request before the upgrade (Deno closes the request with it).
   const origin = request.headers.get("origin");
   const wisp = isWispPath(url.pathname);
   const destination = wisp ? null : parseDestination(url.pathname);
-  const { socket, response } = platform.upgrade(request);
+  let upgraded: ReturnType<EdgePlatform["upgrade"]>;
+  try {
+    upgraded = platform.upgrade(request);
+  } catch (e) {
+    return badRequest(400, `WebSocket upgrade refused: ${errorMessage(e)}`);
+  }
+  const { socket, response } = upgraded;
   const refuse = (code: number, reason: string) => {
     config.log(`refused ${url.pathname}: ${code} ${reason}`);
     closeSocket(socket, code, reason, platform.defer);
@@ -59,20 +73,42 @@ export function handleTunnelRequest(request: Request, config: EdgeConfig, platfo
   else {
     counters.sockets++;
     counters.tcp++;
-    void relay(socket, destination, config, platform).finally(() => {
-      counters.sockets--;
-      counters.tcp--;
-    });
+    // The WebSocket's place is free once the tunnel ends; the TCP connection's once it is gone
+    // (later, for a Deno.connect still trying when the connect timeout ended the tunnel).
+    void relay(socket, destination, config, platform, () => counters.sockets--).finally(() => counters.tcp--);
   }
   return response;
 }
 
-/** Relays one tunnel until either side ends; never throws. */
-async function relay(ws: ServerWebSocketLike, destination: Destination, config: EdgeConfig, platform: EdgePlatform): Promise<void> {
+/** A request refused before any upgrade, with a line saying why. */
+function badRequest(status: number, message: string): Response {
+  return new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+/**
+ * What makes a WebSocket upgrade request invalid (RFC 6455 4.2.1), checked
+ * here so that every platform refuses it alike: Deno's upgradeWebSocket
+ * throws on it (a 500), and workerd answers 400 only after the handler
+ * has started a session on a socket that never opens.
+ */
+function upgradeProblem(request: Request): { status: number; message: string } | null {
+  if (request.method !== "GET") return { status: 405, message: `a WebSocket upgrade must be a GET, not ${request.method}` };
+  const key = request.headers.get("sec-websocket-key");
+  if (key === null || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) return { status: 400, message: "missing or invalid Sec-WebSocket-Key" };
+  if (request.headers.get("sec-websocket-version")?.trim() !== "13") return { status: 400, message: "Sec-WebSocket-Version must be 13" };
+  return null;
+}
+
+/**
+ * Relays one tunnel until either side ends, calling `ended` once it has;
+ * settles once its TCP connection (or the attempt) is gone too. Never throws.
+ */
+async function relay(ws: ServerWebSocketLike, destination: Destination, config: EdgeConfig, platform: EdgePlatform, ended: () => void): Promise<void> {
   const target = formatHostPort(destination.host, destination.port);
   let done = false;
   let resolveDone!: () => void;
   const finished = new Promise<void>((r) => (resolveDone = r));
+  void finished.then(ended);
   let tcp: TcpLike | undefined;
   let writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   let idle: ReturnType<typeof setTimeout> | undefined;
@@ -85,7 +121,8 @@ async function relay(ws: ServerWebSocketLike, destination: Destination, config: 
     done = true;
     clearTimeout(idle);
     config.log(`closed ${target}: ${code}${reason ? ` ${reason}` : ""} (up ${up} B, down ${down} B)`);
-    if (ws.readyState <= 1) closeSocket(ws, code, reason, platform.defer);
+    // CLOSING too: workerd leaves the reply to a client's Close to us (Deno has sent it already).
+    if (ws.readyState <= 2) closeSocket(ws, code, reason, platform.defer);
     if (writer) {
       const w = writer;
       void (tcpEnd === "close" ? w.close() : w.abort(new Error(reason))).catch(() => {});
@@ -116,6 +153,7 @@ async function relay(ws: ServerWebSocketLike, destination: Destination, config: 
   // The client's normal close is its FIN: what it sent goes first, then TCP is half-closed.
   ws.addEventListener("close", (e: { code: number }) => end(e.code === 1000 ? CloseCode.normal : e.code || 1005, "", e.code === 1000 ? "close" : "abort"));
   ws.addEventListener("error", () => end(CloseCode.tcpFailed, "WebSocket error", "abort"));
+  openDeadline(ws, config.upgradeTimeoutMs, () => end(CloseCode.goingAway, "the WebSocket never opened", "abort"));
   touch();
 
   // The connect timeout ends the tunnel and gives the attempt up where the platform lets us (a

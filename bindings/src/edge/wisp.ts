@@ -35,7 +35,7 @@ import {
 } from "../tunnel/wisp-packets.js";
 import type { Destination } from "../tunnel/destination.js";
 import {
-  SEND_HIGH_WATER, abandon, binaryMessage, closeSocket, errorMessage, whenOpen, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
+  SEND_HIGH_WATER, abandon, binaryMessage, closeSocket, openDeadline, errorMessage, whenOpen, type Counters, type EdgeConfig, type EdgePlatform, type ServerWebSocketLike, type TcpLike,
 } from "./config.js";
 
 /**
@@ -102,6 +102,7 @@ export class EdgeWispSession {
     ws.addEventListener("message", this.#guard((e: { data: unknown }) => this.#onMessage(e.data)));
     ws.addEventListener("close", this.#guard((e: { code: number }) => this.#clientClosed(e.code)));
     ws.addEventListener("error", this.#guard(() => this.#end(CloseCode.tcpFailed, "WebSocket error", "abort")));
+    openDeadline(ws, config.upgradeTimeoutMs, this.#guard(() => this.#end(CloseCode.goingAway, "the WebSocket never opened", "abort")));
     this.#touch();
     config.log("wisp session opened");
     // The handshake: every stream's initial credit, on stream 0.
@@ -301,7 +302,8 @@ export class EdgeWispSession {
     this.#done = true;
     clearTimeout(this.#idle);
     this.#config.log(`closed wisp session: ${code}${reason ? ` ${reason}` : ""}`);
-    if (this.#ws.readyState <= 1) closeSocket(this.#ws, code, reason, this.#platform.defer);
+    // CLOSING too: workerd leaves the reply to a client's Close to us (Deno has sent it already).
+    if (this.#ws.readyState <= 2) closeSocket(this.#ws, code, reason, this.#platform.defer);
     this.#resolveFinished();
   }
 
