@@ -8,7 +8,7 @@
 #   make size     raw / gzip / brotli size of the wasm, against the budget
 #   make bench    handshakes/s and MB/s: native Node tls, C on wasm, the engine; the browsers; fetch through the tunnel
 #   make bench-ct dudect-style timing test of the constant-time AES-GCM, ChaCha20-Poly1305 (wasm/crypto/)
-#   make fuzz     mutation fuzzing of the engine's input path, the tunnel and the HTTP parser (FUZZ_ARGS="--inputs N --seconds S --seed N")
+#   make fuzz     mutation fuzzing of the engine's input path, the tunnel, the edge tunnel and the HTTP parser (FUZZ_ARGS="--inputs N --seconds S --seed N")
 #   make soak     10,000 sequential and 1,000 concurrent TlsSockets through the tunnel (SOAK_ARGS)
 #   make generate regenerate the FFI from bindings/gen/api.txt and the headers
 #   make docs     the API reference from the TSDoc comments (TypeDoc) into docs/api/ (DOCS_OUT); a warning fails it

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // make fuzz: mutation fuzzing of the engine's input path (client and server),
-// of the tunnel (its parsing, and a live tunnel) and of the HTTP response
-// parser (http: llhttp in the wasm, http.mjs), on loopback only,
+// of the tunnel (its parsing, and a live tunnel), of the edge tunnel (in
+// workerd and Deno: edge.mjs) and of the HTTP response parser (http: llhttp
+// in the wasm, http.mjs), on loopback only,
 // bounded by a number of inputs and a time budget, reproducible from --seed.
 //
-//   node test/fuzz/fuzz.mjs [--targets client,server,tunnel,http] [--inputs 1000000]
+//   node test/fuzz/fuzz.mjs [--targets client,server,tunnel,edge,http] [--inputs 1000000]
 //                           [--seconds 3600] [--seed 1] [--workers 2] [--live-share 0.04]
 //                           [--tunnel-live 20000]
 //
@@ -16,7 +17,8 @@
 // tunnel's own parsing functions (bindings/dist/tunnel) in at most half of
 // --seconds, then --tunnel-live live inputs (hostile connections to a real
 // tunnel in its own process, in front of a loopback echo server) in the
-// time left.
+// time left. The edge target runs --tunnel-live of the same live inputs
+// against each edge platform, each in half of --seconds.
 //
 // A failing input is written to test/fuzz/crashers/ (move it to
 // test/fuzz/regressions/ once fixed: test/unit/fuzz.test.ts replays every
@@ -30,7 +32,7 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const o = { targets: ["client", "server", "tunnel", "http"], inputs: 1_000_000, seconds: 3600, seed: 1, workers: 2, liveShare: 0.04, tunnelLive: 20_000 };
+  const o = { targets: ["client", "server", "tunnel", "edge", "http"], inputs: 1_000_000, seconds: 3600, seed: 1, workers: 2, liveShare: 0.04, tunnelLive: 20_000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -52,7 +54,7 @@ function parseArgs(argv) {
     else if (a === "--tunnel-live") o.tunnelLive = int(a, value(), 0);
     else throw new Error(`unknown argument ${a}`);
   }
-  for (const t of o.targets) if (!["client", "server", "tunnel", "http"].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of o.targets) if (!["client", "server", "tunnel", "http", "edge"].includes(t)) throw new Error(`unknown target ${t}`);
   return o;
 }
 
@@ -127,6 +129,7 @@ async function main() {
   let failed = false;
   for (const target of o.targets) {
     const row = target === "tunnel" ? await (await import("./tunnel.mjs")).fuzzTunnel(o)
+      : target === "edge" ? await (await import("./edge.mjs")).fuzzEdge(o)
       : target === "http" ? await (await import("./http.mjs")).fuzzHttp(o)
       : await engineTarget(target, o, pki);
     rows.push(row);
