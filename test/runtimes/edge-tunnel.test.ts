@@ -163,13 +163,7 @@ describe.each([["workerd (Cloudflare Worker)", workerdTunnel, 0x42, true], ["Den
   });
 
   it("Wisp: the TCP peer's FIN arrives as CLOSE 0x02 after its data", async () => {
-    const client = await openWisp(url);
-    const transport = await client.connect({ host: "127.0.0.1", port: plainPort });
-    const w = transport.writable.getWriter();
-    await w.write(new TextEncoder().encode("bye"));
-    w.releaseLock();
-    expect(await drain(transport)).toEqual({ data: "bye", error: null });
-    client.close();
+    await expectRelays(url);
   });
 
   it("Wisp refusals as CLOSE reasons: not allowed 0x48, connection refused 0x44 (0x42 in workerd), UDP 0x41, malformed host 0x41", async () => {
@@ -214,11 +208,7 @@ describe.each([["workerd (Cloudflare Worker)", workerdTunnel, 0x42, true], ["Den
     expect(performance.now() - started).toBeGreaterThanOrEqual(450);
     const client = await openWisp(url);
     expect(await wispReason(client, silent.port)).toBe(0x43);
-    const transport = await client.connect({ host: "127.0.0.1", port: plainPort });
-    const w = transport.writable.getWriter();
-    await w.write(new TextEncoder().encode("bye"));
-    w.releaseLock();
-    expect(await drain(transport)).toEqual({ data: "bye", error: null });
+    await expectBye(client);
     client.close();
     // The two attempts: workerd closed them; in Deno they hold their places in maxConnections (as TCP connections) until the OS gives up.
     const health = async () => (await fetch(`${url.replace(/^ws/, "http")}/healthz`)).json() as Promise<{ connections: number; tcp: number }>;
@@ -348,14 +338,19 @@ async function wispReason(client: WispClient, port: number, host = "127.0.0.1"):
 
 const openWisp = (url: string) => connectWisp(`${url}/`, { WebSocket: WebSocket as never });
 
-/** The tunnel at `url` still relays: a Wisp stream to the plain server gets its "bye" back, then its FIN. */
-async function expectRelays(url: string): Promise<void> {
-  const client = await openWisp(url);
+/** A Wisp stream on `client` to the plain server gets its "bye" back, then the server's FIN (CLOSE 0x02). */
+async function expectBye(client: WispClient): Promise<void> {
   const transport = await client.connect({ host: "127.0.0.1", port: plainPort });
   const w = transport.writable.getWriter();
   await w.write(new TextEncoder().encode("bye"));
   w.releaseLock();
   expect(await drain(transport)).toEqual({ data: "bye", error: null });
+}
+
+/** The tunnel at `url` still relays (expectBye on a new Wisp client). */
+async function expectRelays(url: string): Promise<void> {
+  const client = await openWisp(url);
+  await expectBye(client);
   client.close();
 }
 

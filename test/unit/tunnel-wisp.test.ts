@@ -113,6 +113,15 @@ async function roundTrip(socket: TlsSocket, message: string): Promise<string> {
   return got;
 }
 
+/** A stream on `client` to the echo server echoes (the WebSocket survived what came before). */
+async function expectEcho(client: WispClient): Promise<void> {
+  const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
+  const w = transport.writable.getWriter();
+  await w.write(text("bye"));
+  w.releaseLock();
+  expect((await drain(transport)).data).toBe("bye");
+}
+
 async function closeReason(client: WispClient, host: string, port: number): Promise<number | null> {
   const transport = await client.connect({ host, port });
   const { error } = await drain(transport);
@@ -259,11 +268,7 @@ describe("Wisp endpoint: our client through the tunnel", () => {
     // Text lines name the stream after the connection (#id/stream) and give Wisp reasons in hex.
     expect(lines.some((l) => new RegExp(`^#\\d+/\\d+ 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${tlsPort} refused \\(0x48\\): destination not allowed`).test(l))).toBe(true);
     // The connection survived every refusal.
-    const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
-    const w = transport.writable.getWriter();
-    await w.write(text("bye"));
-    w.releaseLock();
-    expect((await drain(transport)).data).toBe("bye");
+    await expectEcho(client);
     client.close();
   });
 
@@ -277,11 +282,7 @@ describe("Wisp endpoint: our client through the tunnel", () => {
       expect(performance.now() - started).toBeGreaterThanOrEqual(280);
       expect(events.find((e) => e.event === "closed" && e.code === 0x43)?.reason).toBe(`cannot connect to 127.0.0.1:${silent.port}: timed out after 300 ms`);
       expect(t.streams).toBe(0);
-      const transport = await client.connect({ host: "127.0.0.1", port: echoPort });
-      const w = transport.writable.getWriter();
-      await w.write(text("bye"));
-      w.releaseLock();
-      expect((await drain(transport)).data).toBe("bye");
+      await expectEcho(client);
       client.close();
     } finally {
       silent.close();
