@@ -97,6 +97,12 @@ async function startSink(): Promise<{ sink: net.Server; sinkPort: number }> {
   return { sink, sinkPort: (sink.address() as net.AddressInfo).port };
 }
 
+/** For a describe of its own: a sink server, and a Deno tunnel with `env(sinkPort)`. */
+async function denoWithSink(env: (sinkPort: number) => Record<string, string>): Promise<{ url: string; sink: net.Server; sinkPort: number }> {
+  const { sink, sinkPort } = await startSink();
+  return { url: `ws://127.0.0.1:${await startDeno(env(sinkPort))}`, sink, sinkPort };
+}
+
 /** The close a raw WebSocket gets after sending `message` (or nothing) to `path`. */
 async function closeOf(url: string, message?: string | Uint8Array): Promise<{ code: number; reason: string }> {
   const ws = new WebSocket(url);
@@ -359,13 +365,11 @@ describe("the edge tunnel's limits (Deno)", () => {
   let sink: net.Server;
   let sinkPort = 0;
   beforeAll(async () => {
-    ({ sink, sinkPort } = await startSink());
-    const port = await startDeno({
+    ({ url, sink, sinkPort } = await denoWithSink((sinkPort) => ({
       TUNNEL_ALLOW: `127.0.0.1:${echoPort},127.0.0.1:${sinkPort}`,
       TUNNEL_ORIGINS: "http://allowed.test",
       EDGE_LIMITS: JSON.stringify({ maxConnections: 1, idleTimeoutMs: 400, maxBufferedBytes: 256 * 1024 }),
-    });
-    url = `ws://127.0.0.1:${port}`;
+    })));
   }, 60_000);
   afterAll(() => sink?.close());
 
@@ -423,13 +427,11 @@ describe("the edge tunnel's Wisp limits (Deno)", () => {
   let sink: net.Server;
   let sinkPort = 0;
   beforeAll(async () => {
-    ({ sink, sinkPort } = await startSink());
-    const port = await startDeno({
+    ({ url, sink, sinkPort } = await denoWithSink((sinkPort) => ({
       TUNNEL_ALLOW: `127.0.0.1:${plainPort},127.0.0.1:${sinkPort}`,
       TUNNEL_WISP: "yes",
       EDGE_LIMITS: JSON.stringify({ maxConnections: 3, maxStreamsPerConnection: 2, idleTimeoutMs: 600, maxBufferedBytes: 256 * 1024 }),
-    });
-    url = `ws://127.0.0.1:${port}`;
+    })));
   }, 60_000);
   afterAll(() => sink?.close());
   const health = async () => (await fetch(`${url.replace(/^ws/, "http")}/healthz`)).json() as Promise<{ connections: number; tcp: number }>;
